@@ -1,0 +1,195 @@
+//! Znode paths: validation exactly as ZooKeeper's `PathUtils.validatePath`, and the small
+//! helpers (parent, last segment, ancestry) the tree and the watch manager share.
+
+use std::fmt;
+
+/// Why a path is not a valid znode path; the message matches ZooKeeper's wording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidPath {
+    pub path: String,
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Invalid path string \"{}\" caused by {}", self.path, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidPath {}
+
+/// Validates a path the way ZooKeeper does before a create (with `sequential` set, the path
+/// may end in `/`, since the server appends the sequence number).
+pub fn validate_create_path(path: &str, sequential: bool) -> Result<(), InvalidPath> {
+    if sequential {
+        validate_path(&format!("{path}1")).map_err(|mut error| {
+            error.path = path.to_owned();
+            error
+        })
+    } else {
+        validate_path(path)
+    }
+}
+
+/// Validates a znode path: absolute, no empty segments, no `.` or `..` segments, no
+/// trailing slash, and none of the characters ZooKeeper refuses.
+pub fn validate_path(path: &str) -> Result<(), InvalidPath> {
+    let invalid = |reason: String| Err(InvalidPath { path: path.to_owned(), reason });
+    if path.is_empty() {
+        return invalid("Path length must be > 0".to_owned());
+    }
+    if !path.starts_with('/') {
+        return invalid("Path must start with / character".to_owned());
+    }
+    if path.len() == 1 {
+        return Ok(());
+    }
+    if path.ends_with('/') {
+        return invalid("Path must not end with / character".to_owned());
+    }
+    // ZooKeeper reports positions in UTF-16 code units; zkd reports them in chars, which is
+    // the same for every path that is valid up to the reported position except after a
+    // character outside the BMP, which is itself refused.
+    let chars: Vec<char> = path.chars().collect();
+    for (index, &c) in chars.iter().enumerate().skip(1) {
+        let previous = chars[index - 1];
+        let next_ends_segment = index + 1 == chars.len() || chars[index + 1] == '/';
+        if c == '\0' {
+            return invalid(format!("null character not allowed @{index}"));
+        }
+        if c == '/' && previous == '/' {
+            return invalid(format!("empty node name specified @{index}"));
+        }
+        if c == '.' && previous == '.' && index >= 2 && chars[index - 2] == '/' && next_ends_segment {
+            return invalid(format!("relative paths not allowed @{index}"));
+        }
+        if c == '.' && previous == '/' && next_ends_segment {
+            return invalid(format!("relative paths not allowed @{index}"));
+        }
+        if is_refused_char(c) {
+            return invalid(format!("invalid character @{index}"));
+        }
+    }
+    Ok(())
+}
+
+/// The characters ZooKeeper refuses in a path: control characters, the surrogate and
+/// private-use ranges (so everything outside the Basic Multilingual Plane, which Java sees
+/// as surrogate pairs), and U+FFF0..U+FFFF.
+fn is_refused_char(c: char) -> bool {
+    let code = u32::from(c);
+    (0x01..=0x1f).contains(&code)
+        || (0x7f..=0x9f).contains(&code)
+        || (0xd800..=0xf8ff).contains(&code)
+        || (0xfff0..=0xffff).contains(&code)
+        || code > 0xffff
+}
+
+/// The parent of a valid path; the root's parent is `None`.
+pub fn parent(path: &str) -> Option<&str> {
+    if path == "/" {
+        return None;
+    }
+    match path.rfind('/') {
+        Some(0) => Some("/"),
+        Some(index) => Some(&path[..index]),
+        None => None,
+    }
+}
+
+/// The last segment of a valid path (the empty string for the root).
+pub fn last_segment(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(index) => &path[index + 1..],
+        None => path,
+    }
+}
+
+/// Joins a parent path and a child name.
+pub fn join(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+/// Whether `path` is `ancestor` itself or lies below it.
+pub fn is_self_or_descendant(path: &str, ancestor: &str) -> bool {
+    if ancestor == "/" {
+        return path.starts_with('/');
+    }
+    path == ancestor
+        || (path.len() > ancestor.len()
+            && path.starts_with(ancestor)
+            && path.as_bytes()[ancestor.len()] == b'/')
+}
+
+/// The path and each of its ancestors, from the path itself up to the root.
+pub fn self_and_ancestors(path: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(path), |current| parent(current))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_paths_pass() {
+        for path in ["/", "/a", "/a/b", "/a.b", "/..a", "/a..", "/a/.b/c", "/zookeeper/quota", "/é"] {
+            assert_eq!(validate_path(path), Ok(()), "{path}");
+        }
+    }
+
+    #[test]
+    fn invalid_paths_are_refused_with_zookeepers_reason() {
+        let cases = [
+            ("", "Path length must be > 0"),
+            ("a", "Path must start with / character"),
+            ("/a/", "Path must not end with / character"),
+            ("//a", "empty node name specified @1"),
+            ("/a//b", "empty node name specified @3"),
+            ("/a/./b", "relative paths not allowed @3"),
+            ("/a/..", "relative paths not allowed @4"),
+            ("/.", "relative paths not allowed @1"),
+            ("/a\0b", "null character not allowed @2"),
+            ("/a\u{1}", "invalid character @2"),
+            ("/a\u{7f}", "invalid character @2"),
+            ("/\u{e000}", "invalid character @1"),
+            ("/\u{fff5}", "invalid character @1"),
+            ("/\u{1f600}", "invalid character @1"),
+        ];
+        for (path, reason) in cases {
+            let error = validate_path(path).expect_err(path);
+            assert_eq!(error.reason, reason, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn sequential_create_paths_may_end_with_a_slash() {
+        assert_eq!(validate_create_path("/a/", true), Ok(()));
+        assert!(validate_create_path("/a/", false).is_err());
+        assert!(validate_create_path("/a//", true).is_err());
+    }
+
+    #[test]
+    fn parents_and_segments() {
+        assert_eq!(parent("/"), None);
+        assert_eq!(parent("/a"), Some("/"));
+        assert_eq!(parent("/a/b/c"), Some("/a/b"));
+        assert_eq!(last_segment("/a/b"), "b");
+        assert_eq!(last_segment("/"), "");
+        assert_eq!(join("/", "a"), "/a");
+        assert_eq!(join("/a", "b"), "/a/b");
+        assert_eq!(self_and_ancestors("/a/b").collect::<Vec<_>>(), vec!["/a/b", "/a", "/"]);
+    }
+
+    #[test]
+    fn descendants() {
+        assert!(is_self_or_descendant("/a/b", "/a"));
+        assert!(is_self_or_descendant("/a", "/a"));
+        assert!(!is_self_or_descendant("/ab", "/a"));
+        assert!(is_self_or_descendant("/ab", "/"));
+        assert!(!is_self_or_descendant("/", "/a"));
+    }
+}
