@@ -5,10 +5,23 @@
 //! arguments, so the same inputs give the same outputs, byte for byte.
 //!
 //! - [`proto`]: the client wire protocol (jute records, requests, replies, framing).
+//! - [`path`]: znode path validation.
+//! - [`tree`]: the znode tree with ZooKeeper's Stat rules, quotas and special nodes.
+//! - [`acl`]: ACL checks and authentication schemes (world, auth, digest, ip, super).
+//! - [`txn`]: replicated state changes and their deterministic application.
+//! - [`request`]: request preparation: checks, then a read result or a txn to propose.
+//! - [`session`]: the session table, timeouts and expiry.
+//! - [`watch`]: one-time and persistent watches.
 //! - [`error`]: ZooKeeper's error codes.
 
+pub mod acl;
 pub mod error;
 pub mod path;
 pub mod proto;
+pub mod request;
+pub mod session;
+pub mod tree;
+pub mod txn;
+pub mod watch;
 
 pub use error::{ErrorCode, ZkResult};
