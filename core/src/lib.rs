@@ -9,12 +9,14 @@
 //! - [`tree`]: the znode tree with ZooKeeper's Stat rules, quotas and special nodes.
 //! - [`acl`]: ACL checks and authentication schemes (world, auth, digest, ip, super).
 //! - [`txn`]: replicated state changes and their deterministic application.
+//! - [`database`]: one server's replicated state: applying txns, serving reads, firing watches.
 //! - [`request`]: request preparation: checks, then a read result or a txn to propose.
 //! - [`session`]: the session table, timeouts and expiry.
 //! - [`watch`]: one-time and persistent watches.
 //! - [`error`]: ZooKeeper's error codes.
 
 pub mod acl;
+pub mod database;
 pub mod error;
 pub mod path;
 pub mod proto;

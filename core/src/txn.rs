@@ -108,6 +108,25 @@ pub enum TreeEvent {
     DataChanged(String),
 }
 
+impl TreeEvent {
+    pub fn path(&self) -> &str {
+        match self {
+            TreeEvent::Created(path) | TreeEvent::Deleted(path) | TreeEvent::DataChanged(path) => path,
+        }
+    }
+}
+
+/// A tree event with the ACLs that decide who may hear of it, taken at the moment of the
+/// change: a watcher without READ on the node the notification names hears nothing
+/// (ZooKeeper's `ServerCnxn.process`), and a deleted node's ACL is gone after the txn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventAcls {
+    /// The ACL of the node the event is about.
+    pub node: Vec<Acl>,
+    /// The ACL of its parent, for NodeChildrenChanged.
+    pub parent: Vec<Acl>,
+}
+
 /// What applying a txn produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
@@ -115,8 +134,8 @@ pub struct Applied {
     pub err: ErrorCode,
     /// The reply body (empty unless `err` is Ok, except for multi).
     pub response: Response,
-    /// What changed in the tree, for watches.
-    pub events: Vec<TreeEvent>,
+    /// What changed in the tree, for watches, each with the ACLs current at the change.
+    pub events: Vec<(TreeEvent, EventAcls)>,
     /// The path the txn acted on, where it has one (for logs and metrics).
     pub path: Option<String>,
 }
@@ -145,7 +164,7 @@ pub fn apply(tree: &mut DataTree, header: &TxnHeader, txn: &Txn) -> Applied {
                         _ => Response::Create2(Create2Response { path: path.clone(), stat }),
                     };
                     let mut applied = Applied::ok(response, Some(path.clone()));
-                    applied.events.push(TreeEvent::Created(path.clone()));
+                    applied.events.push((TreeEvent::Created(path.clone()), event_acls(tree, path)));
                     applied
                 }
                 Err(err) => {
@@ -160,19 +179,22 @@ pub fn apply(tree: &mut DataTree, header: &TxnHeader, txn: &Txn) -> Applied {
                 }
             }
         }
-        Txn::Delete { path, .. } => match tree.delete_node(path, header.zxid) {
-            Ok(()) => {
-                let mut applied = Applied::ok(Response::Empty, Some(path.clone()));
-                applied.events.push(TreeEvent::Deleted(path.clone()));
-                applied
+        Txn::Delete { path, .. } => {
+            let acls = event_acls(tree, path);
+            match tree.delete_node(path, header.zxid) {
+                Ok(()) => {
+                    let mut applied = Applied::ok(Response::Empty, Some(path.clone()));
+                    applied.events.push((TreeEvent::Deleted(path.clone()), acls));
+                    applied
+                }
+                Err(err) => Applied::error(err, Some(path.clone())),
             }
-            Err(err) => Applied::error(err, Some(path.clone())),
-        },
+        }
         Txn::SetData { path, data, version } => {
             match tree.set_data(path, data.clone(), *version, header.zxid, header.time_ms) {
                 Ok(stat) => {
                     let mut applied = Applied::ok(Response::SetData(SetDataResponse { stat }), Some(path.clone()));
-                    applied.events.push(TreeEvent::DataChanged(path.clone()));
+                    applied.events.push((TreeEvent::DataChanged(path.clone()), event_acls(tree, path)));
                     applied
                 }
                 Err(err) => Applied::error(err, Some(path.clone())),
@@ -196,14 +218,23 @@ pub fn apply(tree: &mut DataTree, header: &TxnHeader, txn: &Txn) -> Applied {
                 let owned = tree
                     .get(node_path)
                     .is_some_and(|node| node.kind == NodeKind::Ephemeral { owner: header.session_id });
-                if owned && tree.delete_node(node_path, header.zxid).is_ok() {
-                    applied.events.push(TreeEvent::Deleted(node_path.clone()));
+                if owned {
+                    let acls = event_acls(tree, node_path);
+                    if tree.delete_node(node_path, header.zxid).is_ok() {
+                        applied.events.push((TreeEvent::Deleted(node_path.clone()), acls));
+                    }
                 }
             }
             applied
         }
         Txn::Error(err) => Applied::error(*err, None),
     }
+}
+
+fn event_acls(tree: &DataTree, node_path: &str) -> EventAcls {
+    let node = tree.acl_of(node_path).map(<[Acl]>::to_vec).unwrap_or_default();
+    let parent = path::parent(node_path).and_then(|parent| tree.acl_of(parent)).map(<[Acl]>::to_vec).unwrap_or_default();
+    EventAcls { node, parent }
 }
 
 /// Applies a multi: if any sub-txn is an error, nothing is applied, the ops before the
@@ -284,7 +315,9 @@ mod tests {
         let mut tree = DataTree::new();
         let applied = apply(&mut tree, &header(1), &create_txn(OpCode::Create, "/a", CreateKind::Persistent));
         assert_eq!(applied.response, Response::Create(CreateResponse { path: "/a".into() }));
-        assert_eq!(applied.events, vec![TreeEvent::Created("/a".into())]);
+        assert_eq!(applied.events.len(), 1);
+        assert_eq!(applied.events[0].0, TreeEvent::Created("/a".into()));
+        assert_eq!(applied.events[0].1.node, crate::acl::open_acl_unsafe());
         let applied = apply(&mut tree, &header(2), &create_txn(OpCode::Create2, "/b", CreateKind::Ephemeral));
         let Response::Create2(reply) = applied.response else { panic!("create2 reply") };
         assert_eq!(reply.stat.ephemeral_owner, 7);
@@ -334,7 +367,7 @@ mod tests {
         assert_eq!(results[3], MultiResult::Check);
         assert_eq!(results[4], MultiResult::Delete);
         assert_eq!(
-            applied.events,
+            applied.events.iter().map(|(event, _)| event.clone()).collect::<Vec<_>>(),
             vec![
                 TreeEvent::Created("/a".into()),
                 TreeEvent::Created("/a/b".into()),
@@ -355,7 +388,10 @@ mod tests {
         apply(&mut tree, &other, &create_txn(OpCode::Create, "/e3", CreateKind::Ephemeral));
         let close = Txn::CloseSession { paths_to_delete: vec!["/e1".into(), "/e3".into(), "/gone".into()] };
         let applied = apply(&mut tree, &header(4), &close);
-        assert_eq!(applied.events, vec![TreeEvent::Deleted("/e1".into())]);
+        assert_eq!(applied.events.len(), 1);
+        assert_eq!(applied.events[0].0, TreeEvent::Deleted("/e1".into()));
+        // The deleted node's ACL is kept for filtering notifications.
+        assert_eq!(applied.events[0].1.node, crate::acl::open_acl_unsafe());
         assert!(tree.contains("/e2") && tree.contains("/e3"));
     }
 
