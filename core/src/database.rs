@@ -28,6 +28,7 @@ pub type Notification = (WatcherId, WatcherEvent);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApplyOutcome {
     /// The reply for the requesting session: `err` and body; its header zxid is the txn's.
+    /// For a multi `err` is Ok even when an op failed: the results say which.
     pub err: ErrorCode,
     pub response: Response,
     /// Notifications to send, in order, already filtered by READ permission.
@@ -136,7 +137,11 @@ impl Database {
                 }
             }
         }
-        ApplyOutcome { err: applied.err, response: applied.response, notifications }
+        // A multi's reply header always says Ok: its per-op results carry the errors, and
+        // clients decode a reply body only when the header's error is Ok (ZooKeeper's
+        // FinalRequestProcessor never raises a multi's error into the header).
+        let err = if matches!(txn, Txn::Multi(_)) { ErrorCode::Ok } else { applied.err };
+        ApplyOutcome { err, response: applied.response, notifications }
     }
 
     /// Serves a read-only request locally. Requests that are not reads (writes, auth,
@@ -173,7 +178,9 @@ impl Database {
                 Err(err) => ReadOutcome::error(err),
             },
             Request::GetChildren2(get) => match self.get_children(reader, &get.path, get.watch) {
-                Ok((children, stat)) => ReadOutcome::ok(Response::GetChildren2(GetChildren2Response { children, stat })),
+                Ok((children, stat)) => {
+                    ReadOutcome::ok(Response::GetChildren2(GetChildren2Response { children, stat }))
+                }
                 Err(err) => ReadOutcome::error(err),
             },
             Request::GetAcl(get) => {
@@ -308,7 +315,8 @@ impl Database {
 
     fn set_watches(&mut self, reader: &Reader<'_>, relative_zxid: i64, paths: SetWatchesPaths<'_>) -> ReadOutcome {
         let tree = &self.tree;
-        let lookup = |path: &str| tree.get(path).map(|node| NodeZxids { mzxid: node.stat.mzxid, pzxid: node.stat.pzxid });
+        let lookup =
+            |path: &str| tree.get(path).map(|node| NodeZxids { mzxid: node.stat.mzxid, pzxid: node.stat.pzxid });
         match self.watches.set_watches(relative_zxid, paths, reader.watcher, lookup) {
             Ok(events) => ReadOutcome { err: ErrorCode::Ok, response: Response::Empty, events },
             Err(err) => ReadOutcome::error(err),
@@ -379,7 +387,9 @@ mod tests {
             let ids = if watcher == 2 { vec![digest_id()] } else { Vec::new() };
             let reader = Reader { watcher, session_id: 9, auth_ids: &ids };
             harness.database.watches.add_data_watch("/secret", watcher).unwrap();
-            let outcome = harness.database.read(&reader, &Request::GetData(GetDataRequest { path: "/secret".into(), watch: false }));
+            let outcome = harness
+                .database
+                .read(&reader, &Request::GetData(GetDataRequest { path: "/secret".into(), watch: false }));
             assert_eq!(outcome.err, if watcher == 2 { ErrorCode::Ok } else { ErrorCode::NoAuth });
         }
         let applied = harness.write(

@@ -120,9 +120,7 @@ pub fn is_self_or_descendant(path: &str, ancestor: &str) -> bool {
         return path.starts_with('/');
     }
     path == ancestor
-        || (path.len() > ancestor.len()
-            && path.starts_with(ancestor)
-            && path.as_bytes()[ancestor.len()] == b'/')
+        || (path.len() > ancestor.len() && path.starts_with(ancestor) && path.as_bytes()[ancestor.len()] == b'/')
 }
 
 /// The path and each of its ancestors, from the path itself up to the root.

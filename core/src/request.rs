@@ -181,7 +181,9 @@ impl Preparer {
             Request::CreateContainer(create) => {
                 self.prepare_create(tree, context, OpCode::CreateContainer, &CreateSpec::plain(create))
             }
-            Request::CreateTtl(create) => self.prepare_create(tree, context, OpCode::CreateTtl, &CreateSpec::ttl(create)),
+            Request::CreateTtl(create) => {
+                self.prepare_create(tree, context, OpCode::CreateTtl, &CreateSpec::ttl(create))
+            }
             Request::Delete(delete) => self.prepare_delete(tree, context, &delete.path, delete.version),
             Request::SetData(set) => self.prepare_set_data(tree, context, &set.path, &set.data, set.version),
             Request::SetAcl(set) => self.prepare_set_acl(tree, context, &set.path, &set.acl, set.version),
@@ -361,9 +363,7 @@ impl Preparer {
                 continue;
             }
             let prepared = match op {
-                MultiOp::Create { op, request } => {
-                    self.prepare_create(tree, context, *op, &CreateSpec::plain(request))
-                }
+                MultiOp::Create { op, request } => self.prepare_create(tree, context, *op, &CreateSpec::plain(request)),
                 MultiOp::CreateTtl(request) => {
                     self.prepare_create(tree, context, OpCode::CreateTtl, &CreateSpec::ttl(request))
                 }
@@ -519,7 +519,12 @@ mod tests {
 
     impl Harness {
         fn new() -> Self {
-            Harness { tree: DataTree::new(), preparer: Preparer::new(PrepareConfig::default()), zxid: 0, ids: Vec::new() }
+            Harness {
+                tree: DataTree::new(),
+                preparer: Preparer::new(PrepareConfig::default()),
+                zxid: 0,
+                ids: Vec::new(),
+            }
         }
 
         fn prepare(&mut self, request: &Request) -> Txn {

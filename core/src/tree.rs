@@ -400,7 +400,8 @@ impl DataTree {
         }
         parent.children.insert(name.into());
         let acl_ref = self.acls.intern(acl);
-        let node = Node { data, acl: acl_ref, stat: PersistedStat::created(zxid, time), kind, children: BTreeSet::new() };
+        let node =
+            Node { data, acl: acl_ref, stat: PersistedStat::created(zxid, time), kind, children: BTreeSet::new() };
         let bytes = node.data_length() as i64;
         self.data_size_approximate += (node_path.len() + node.data_length()) as u64;
         let stat = node.client_stat();
@@ -613,7 +614,8 @@ impl DataTree {
                 return Err(format!("ephemeral {node_path} has children"));
             }
         }
-        let indexed_count: usize = self.ephemerals.values().map(BTreeSet::len).sum::<usize>() + self.containers.len() + self.ttls.len();
+        let indexed_count: usize =
+            self.ephemerals.values().map(BTreeSet::len).sum::<usize>() + self.containers.len() + self.ttls.len();
         let kind_count = self.nodes.values().filter(|node| node.kind != NodeKind::Persistent).count();
         if indexed_count != kind_count {
             return Err(format!("{indexed_count} indexed special nodes but {kind_count} exist"));
@@ -679,7 +681,19 @@ mod tests {
         let stat = create(&mut tree, "/a", 5);
         assert_eq!(
             stat,
-            Stat { czxid: 5, mzxid: 5, ctime: 1005, mtime: 1005, version: 0, cversion: 0, aversion: 0, ephemeral_owner: 0, data_length: 1, num_children: 0, pzxid: 5 }
+            Stat {
+                czxid: 5,
+                mzxid: 5,
+                ctime: 1005,
+                mtime: 1005,
+                version: 0,
+                cversion: 0,
+                aversion: 0,
+                ephemeral_owner: 0,
+                data_length: 1,
+                num_children: 0,
+                pzxid: 5
+            }
         );
         let root = tree.get("/").unwrap();
         assert_eq!(root.stat.cversion, 1);
@@ -780,10 +794,26 @@ mod tests {
         create(&mut tree, "/q", 1);
         create(&mut tree, "/q/a", 2);
         create(&mut tree, "/zookeeper/quota/q", 3);
-        tree.create_node("/zookeeper/quota/q/zookeeper_limits", Some(b"count=3,bytes=-1".to_vec()), &open(), NodeKind::Persistent, -1, 4, 0)
-            .unwrap();
-        tree.create_node("/zookeeper/quota/q/zookeeper_stats", Some(b"count=0,bytes=0".to_vec()), &open(), NodeKind::Persistent, -1, 5, 0)
-            .unwrap();
+        tree.create_node(
+            "/zookeeper/quota/q/zookeeper_limits",
+            Some(b"count=3,bytes=-1".to_vec()),
+            &open(),
+            NodeKind::Persistent,
+            -1,
+            4,
+            0,
+        )
+        .unwrap();
+        tree.create_node(
+            "/zookeeper/quota/q/zookeeper_stats",
+            Some(b"count=0,bytes=0".to_vec()),
+            &open(),
+            NodeKind::Persistent,
+            -1,
+            5,
+            0,
+        )
+        .unwrap();
         let (prefix, limits, usage) = tree.quota_of("/q/a").unwrap();
         assert_eq!(prefix, "/q");
         assert_eq!((limits.count, limits.bytes), (3, -1));
@@ -792,7 +822,10 @@ mod tests {
         tree.set_data("/q/b", Some(b"hello".to_vec()), 1, 7, 0).unwrap();
         let (_, _, usage) = tree.quota_of("/q").unwrap();
         assert_eq!((usage.count, usage.bytes), (3, 7));
-        assert_eq!(tree.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data.as_deref(), Some(&b"count=3,bytes=7"[..]));
+        assert_eq!(
+            tree.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data.as_deref(),
+            Some(&b"count=3,bytes=7"[..])
+        );
         // A soft limit never refuses.
         assert_eq!(tree.check_quota("/q/c", 0, 1), Ok(()));
         tree.delete_node("/q/b", 8).unwrap();
@@ -806,8 +839,16 @@ mod tests {
         create(&mut tree, "/q", 1);
         create(&mut tree, "/zookeeper/quota/q", 2);
         let limits = QuotaTrack { count: -1, bytes: -1, count_hard_limit: 2, byte_hard_limit: 4 };
-        tree.create_node("/zookeeper/quota/q/zookeeper_limits", Some(limits.render().into_bytes()), &open(), NodeKind::Persistent, -1, 3, 0)
-            .unwrap();
+        tree.create_node(
+            "/zookeeper/quota/q/zookeeper_limits",
+            Some(limits.render().into_bytes()),
+            &open(),
+            NodeKind::Persistent,
+            -1,
+            3,
+            0,
+        )
+        .unwrap();
         tree.create_node("/zookeeper/quota/q/zookeeper_stats", None, &open(), NodeKind::Persistent, -1, 4, 0).unwrap();
         assert_eq!(tree.check_quota("/q/a", 1, 1), Ok(()));
         create(&mut tree, "/q/a", 5);

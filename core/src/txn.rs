@@ -233,7 +233,8 @@ pub fn apply(tree: &mut DataTree, header: &TxnHeader, txn: &Txn) -> Applied {
 
 fn event_acls(tree: &DataTree, node_path: &str) -> EventAcls {
     let node = tree.acl_of(node_path).map(<[Acl]>::to_vec).unwrap_or_default();
-    let parent = path::parent(node_path).and_then(|parent| tree.acl_of(parent)).map(<[Acl]>::to_vec).unwrap_or_default();
+    let parent =
+        path::parent(node_path).and_then(|parent| tree.acl_of(parent)).map(<[Acl]>::to_vec).unwrap_or_default();
     EventAcls { node, parent }
 }
 
