@@ -16,7 +16,7 @@
 //! [`AuthConfig`], and a client's address comes in as a plain [`IpAddr`] value.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 use base64::Engine as _;
 use sha1::{Digest as _, Sha1};
@@ -467,7 +467,7 @@ fn ip_matches(id: &str, acl_expr: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use core::net::{Ipv4Addr, Ipv6Addr};
 
     fn id(scheme: &str, id: &str) -> Id {
         Id { scheme: scheme.to_string(), id: id.to_string() }

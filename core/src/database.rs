@@ -265,6 +265,15 @@ impl Database {
         }
     }
 
+    /// Checks the tree's and the watch manager's internal consistency; drivers call it
+    /// after every event in debug builds (DESIGN.md rule 5). Panics with a description.
+    pub fn check_invariants(&self) {
+        if let Err(problem) = self.tree.check_invariants() {
+            panic!("tree invariant broken: {problem}");
+        }
+        self.watches.check_invariants();
+    }
+
     /// Whether a request is served by [`Database::read`].
     pub fn is_read(request: &Request) -> bool {
         matches!(
