@@ -15,8 +15,8 @@
 //! Nothing here reads configuration from the environment: the superDigest comes in through
 //! [`AuthConfig`], and a client's address comes in as a plain [`IpAddr`] value.
 
-use std::collections::BTreeSet;
 use core::net::IpAddr;
+use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use sha1::{Digest as _, Sha1};

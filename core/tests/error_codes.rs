@@ -66,11 +66,10 @@ fn create(path: &str, flags: i32) -> Request {
 fn every_error_code_zk_core_returns_is_triggered() {
     let mut seen: Vec<(ErrorCode, &str)> = Vec::new();
     let mut harness = Harness::new(PrepareConfig { enforce_quota: true, ..PrepareConfig::default() });
-    let expect =
-        |seen: &mut Vec<(ErrorCode, &'static str)>, got: ErrorCode, want: ErrorCode, what: &'static str| {
-            assert_eq!(got, want, "{what}");
-            seen.push((want, what));
-        };
+    let expect = |seen: &mut Vec<(ErrorCode, &'static str)>, got: ErrorCode, want: ErrorCode, what: &'static str| {
+        assert_eq!(got, want, "{what}");
+        seen.push((want, what));
+    };
 
     assert_eq!(harness.write(&create("/a", 0)), ErrorCode::Ok);
     assert_eq!(harness.write(&create("/e", 1)), ErrorCode::Ok);

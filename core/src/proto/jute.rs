@@ -145,9 +145,7 @@ impl<'a> Reader<'a> {
             None => Ok(None),
             Some(length) => {
                 let bytes = self.take(length)?;
-                std::str::from_utf8(bytes)
-                    .map(|text| Some(text.to_owned()))
-                    .map_err(|_| DecodeError::InvalidUtf8)
+                std::str::from_utf8(bytes).map(|text| Some(text.to_owned())).map_err(|_| DecodeError::InvalidUtf8)
             }
         }
     }

@@ -190,7 +190,10 @@ wire_enum! {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MultiOp {
     /// create, create2 or createContainer: they share `CreateRequest` and differ in the reply.
-    Create { op: OpCode, request: CreateRequest },
+    Create {
+        op: OpCode,
+        request: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     SetData(SetDataRequest),
@@ -398,27 +401,21 @@ impl Request {
             OpCode::SetAcl => Request::SetAcl(SetAclRequest::read(reader)?),
             OpCode::GetChildren => Request::GetChildren(GetChildrenRequest::read(reader)?),
             OpCode::GetChildren2 => Request::GetChildren2(GetChildren2Request::read(reader)?),
-            OpCode::GetAllChildrenNumber => {
-                Request::GetAllChildrenNumber(GetAllChildrenNumberRequest::read(reader)?)
-            }
+            OpCode::GetAllChildrenNumber => Request::GetAllChildrenNumber(GetAllChildrenNumberRequest::read(reader)?),
             OpCode::GetEphemerals => Request::GetEphemerals(GetEphemeralsRequest::read(reader)?),
             OpCode::Sync => Request::Sync(SyncRequest::read(reader)?),
             OpCode::Check => Request::Check(CheckVersionRequest::read(reader)?),
             OpCode::Multi => {
                 let ops = read_multi_ops(reader)?;
                 if ops.iter().any(MultiOp::is_read) {
-                    return Err(RequestError::Malformed(DecodeError::InvalidValue(
-                        "read op in a multi of writes",
-                    )));
+                    return Err(RequestError::Malformed(DecodeError::InvalidValue("read op in a multi of writes")));
                 }
                 Request::Multi(ops)
             }
             OpCode::MultiRead => {
                 let ops = read_multi_ops(reader)?;
                 if ops.iter().any(|op| !op.is_read()) {
-                    return Err(RequestError::Malformed(DecodeError::InvalidValue(
-                        "write op in a multiRead",
-                    )));
+                    return Err(RequestError::Malformed(DecodeError::InvalidValue("write op in a multiRead")));
                 }
                 Request::MultiRead(ops)
             }
@@ -433,10 +430,9 @@ impl Request {
             OpCode::WhoAmI => Request::WhoAmI,
             OpCode::Ping => Request::Ping,
             OpCode::CloseSession => Request::CloseSession,
-            OpCode::Notification
-            | OpCode::DeleteContainer
-            | OpCode::CreateSession
-            | OpCode::Error => return Err(RequestError::Unimplemented(op.code())),
+            OpCode::Notification | OpCode::DeleteContainer | OpCode::CreateSession | OpCode::Error => {
+                return Err(RequestError::Unimplemented(op.code()))
+            }
         };
         Ok(request)
     }
@@ -574,7 +570,8 @@ impl MultiResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
     /// No body: delete, ping, setWatches, checkWatches, removeWatches, auth, closeSession,
-    /// and every reply whose error is not Ok (multi aside).
+    /// and every reply whose error is not Ok (a multi whose ops failed has err 0 in its
+    /// header and carries per-op `MultiResult::Error`s).
     Empty,
     Create(CreateResponse),
     /// create2, createTTL, createContainer.
@@ -630,8 +627,13 @@ impl Response {
     }
 
     /// Decodes the body of a reply to a request with opcode `op` whose header carried `err`.
+    ///
+    /// A reply with a non-zero `err` decodes as `Empty` whatever follows the header, multi
+    /// included: ZooKeeper's `ClientCnxn` reads the body only when `err` is 0, and its
+    /// server reports a multi whose ops failed with err 0 and per-op error results, so a
+    /// multi with a non-zero `err` failed as a whole and has no results to read.
     pub fn read_body(op: OpCode, err: i32, reader: &mut Reader<'_>) -> Result<Response, DecodeError> {
-        if err != 0 && !matches!(op, OpCode::Multi | OpCode::MultiRead) {
+        if err != 0 {
             return Ok(Response::Empty);
         }
         let response = match op {
@@ -646,20 +648,11 @@ impl Response {
             OpCode::SetAcl => Response::SetAcl(SetAclResponse::read(reader)?),
             OpCode::GetChildren => Response::GetChildren(GetChildrenResponse::read(reader)?),
             OpCode::GetChildren2 => Response::GetChildren2(GetChildren2Response::read(reader)?),
-            OpCode::GetAllChildrenNumber => {
-                Response::GetAllChildrenNumber(GetAllChildrenNumberResponse::read(reader)?)
-            }
+            OpCode::GetAllChildrenNumber => Response::GetAllChildrenNumber(GetAllChildrenNumberResponse::read(reader)?),
             OpCode::GetEphemerals => Response::GetEphemerals(GetEphemeralsResponse::read(reader)?),
             OpCode::Sync => Response::Sync(SyncResponse::read(reader)?),
-            OpCode::Multi | OpCode::MultiRead => {
-                if reader.is_empty() {
-                    // A multi refused as a whole before any op ran (a bad session, say)
-                    // carries no results.
-                    Response::Empty
-                } else {
-                    Response::Multi(MultiResult::read_all(reader)?)
-                }
-            }
+            // A multi reply always ends with the done header, even with no results.
+            OpCode::Multi | OpCode::MultiRead => Response::Multi(MultiResult::read_all(reader)?),
             OpCode::AddWatch => Response::AddWatch(ErrorResponse::read(reader)?),
             OpCode::WhoAmI => Response::WhoAmI(WhoAmIResponse::read(reader)?),
             OpCode::Sasl => Response::Sasl(SetSaslResponse::read(reader)?),
