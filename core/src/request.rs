@@ -245,12 +245,7 @@ impl Preparer {
             _ if mode.is_ephemeral() => CreateKind::Ephemeral,
             _ => CreateKind::Persistent,
         };
-        let node_kind = match kind {
-            CreateKind::Persistent => NodeKind::Persistent,
-            CreateKind::Ephemeral => NodeKind::Ephemeral { owner: context.session_id },
-            CreateKind::Container => NodeKind::Container,
-            CreateKind::Ttl { ttl_ms } => NodeKind::Ttl { ttl_ms },
-        };
+        let node_kind = kind.node_kind(context.session_id);
         let parent_cversion = parent.stat.cversion + 1;
         parent.child_count += 1;
         parent.stat.cversion = parent_cversion;

@@ -40,7 +40,8 @@ pub enum CreateKind {
 }
 
 impl CreateKind {
-    fn node_kind(self, session_id: i64) -> NodeKind {
+    /// The node kind this creates when the txn's session is `session_id`.
+    pub fn node_kind(self, session_id: i64) -> NodeKind {
         match self {
             CreateKind::Persistent => NodeKind::Persistent,
             CreateKind::Ephemeral => NodeKind::Ephemeral { owner: session_id },
