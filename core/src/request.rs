@@ -166,11 +166,8 @@ impl Preparer {
         if node.kind.is_ephemeral() {
             return Err(ErrorCode::BadVersion);
         }
-        let mut parent = self.record(tree, parent_path).ok_or(ErrorCode::NoNode)?;
-        parent.child_count -= 1;
-        parent.stat.pzxid = zxid;
-        self.add_change(parent_path, zxid, Some(parent));
-        self.add_change(node_path, zxid, None);
+        let parent = self.record(tree, parent_path).ok_or(ErrorCode::NoNode)?;
+        self.record_removal(parent_path, parent, node_path, zxid);
         Ok(Txn::Delete { op: OpCode::DeleteContainer, path: node_path.to_owned() })
     }
 
@@ -270,17 +267,14 @@ impl Preparer {
         version: i32,
     ) -> ZkResult<Txn> {
         let parent_path = parent_of_deletable(node_path)?;
-        let mut parent = self.record(tree, parent_path).ok_or(ErrorCode::NoNode)?;
+        let parent = self.record(tree, parent_path).ok_or(ErrorCode::NoNode)?;
         acl::check_acl(&parent.acl, perms::DELETE, context.auth_ids)?;
         let node = self.record(tree, node_path).ok_or(ErrorCode::NoNode)?;
         check_and_increment_version(node.stat.version, version)?;
         if node.child_count > 0 {
             return Err(ErrorCode::NotEmpty);
         }
-        parent.child_count -= 1;
-        parent.stat.pzxid = context.zxid;
-        self.add_change(parent_path, context.zxid, Some(parent));
-        self.add_change(node_path, context.zxid, None);
+        self.record_removal(parent_path, parent, node_path, context.zxid);
         Ok(Txn::Delete { op: OpCode::Delete, path: node_path.to_owned() })
     }
 
@@ -398,14 +392,10 @@ impl Preparer {
             }
         }
         for node_path in &paths {
-            if let Some(parent_path) = path::parent(node_path) {
-                if let Some(mut parent) = self.record(tree, parent_path) {
-                    parent.child_count = parent.child_count.saturating_sub(1);
-                    parent.stat.pzxid = context.zxid;
-                    self.add_change(parent_path, context.zxid, Some(parent));
-                }
+            match path::parent(node_path).and_then(|parent_path| Some((parent_path, self.record(tree, parent_path)?))) {
+                Some((parent_path, parent)) => self.record_removal(parent_path, parent, node_path, context.zxid),
+                None => self.add_change(node_path, context.zxid, None),
             }
-            self.add_change(node_path, context.zxid, None);
         }
         Txn::CloseSession { paths_to_delete: paths.into_iter().collect() }
     }
@@ -424,6 +414,14 @@ impl Preparer {
             acl: tree.acl(node).to_vec(),
             data_len: node.data_length(),
         })
+    }
+
+    /// Records that `node_path` goes away: its parent has one child fewer and a new pzxid.
+    fn record_removal(&mut self, parent_path: &str, mut parent: PendingNode, node_path: &str, zxid: i64) {
+        parent.child_count = parent.child_count.saturating_sub(1);
+        parent.stat.pzxid = zxid;
+        self.add_change(parent_path, zxid, Some(parent));
+        self.add_change(node_path, zxid, None);
     }
 
     fn add_change(&mut self, node_path: &str, zxid: i64, node: Option<PendingNode>) {
