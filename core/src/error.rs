@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Every error code a ZooKeeper 3.9 server or client knows, with its wire value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[repr(i32)]
 pub enum ErrorCode {
     Ok = 0,

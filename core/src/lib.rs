@@ -7,6 +7,7 @@
 //! - [`proto`]: the client wire protocol (jute records, requests, replies, framing).
 //! - [`path`]: znode path validation.
 //! - [`tree`]: the znode tree with ZooKeeper's Stat rules, quotas and special nodes.
+//! - [`codec`]: zkd's own binary encoding (bincode), for peer messages and storage.
 //! - [`acl`]: ACL checks and authentication schemes (world, auth, digest, ip, super).
 //! - [`txn`]: replicated state changes and their deterministic application.
 //! - [`database`]: one server's replicated state: applying txns, serving reads, firing watches.
@@ -16,6 +17,7 @@
 //! - [`error`]: ZooKeeper's error codes.
 
 pub mod acl;
+pub mod codec;
 pub mod database;
 pub mod error;
 pub mod path;
@@ -23,7 +25,9 @@ pub mod proto;
 pub mod request;
 pub mod session;
 pub mod tree;
+pub mod storage;
 pub mod txn;
 pub mod watch;
+pub mod zab;
 
 pub use error::{ErrorCode, ZkResult};

@@ -30,7 +30,7 @@ pub const QUOTA_STATS_NODE: &str = "zookeeper_stats";
 /// What a znode is, beyond its data: ZooKeeper folds this into `ephemeralOwner`; zkd keeps
 /// it apart and derives the client-visible `ephemeralOwner` (the session for ephemerals,
 /// 0 for every other kind, as ZooKeeper reports it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum NodeKind {
     Persistent,
     Ephemeral { owner: i64 },
@@ -53,7 +53,7 @@ impl NodeKind {
 }
 
 /// The stat fields ZooKeeper persists (`StatPersisted`); `cversion` here counts creations.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PersistedStat {
     pub czxid: i64,
     pub mzxid: i64,

@@ -18,7 +18,7 @@ use crate::{path, ErrorCode};
 
 /// The header every txn carries: who asked, which request, its place in the order and the
 /// leader's wall-clock time (ZooKeeper's `TxnHeader`; the op type lives in [`Txn`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TxnHeader {
     /// The session that sent the request (`clientId`).
     pub session_id: i64,
@@ -31,7 +31,7 @@ pub struct TxnHeader {
 }
 
 /// The kind of node a create txn makes; an ephemeral's owner is the txn's session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CreateKind {
     Persistent,
     Ephemeral,
@@ -52,7 +52,7 @@ impl CreateKind {
 }
 
 /// A replicated state change.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Txn {
     /// Creates a node. `op` is the client's opcode (create, create2, createContainer,
     /// createTTL), which decides the reply's shape.

@@ -364,7 +364,7 @@ impl Field for Option<String> {
 }
 
 /// A jute `buffer` that is never null on the wire from zkd (null reads as empty).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Buffer(pub Vec<u8>);
 
 impl Field for Buffer {
@@ -417,7 +417,7 @@ impl<T: Record> Field for Vec<T> {
 macro_rules! jute_record {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub struct $name {
             $($(#[$field_meta])* pub $field: $ty,)*
         }

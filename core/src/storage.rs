@@ -1,0 +1,1 @@
+//! Storage formats (being written).

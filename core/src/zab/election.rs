@@ -1,0 +1,1 @@
+//! Fast Leader Election (being written).
