@@ -50,6 +50,14 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+/// Decodes a value from the start of `bytes`, ignoring what follows (to read a version
+/// field before deciding how to read the rest).
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    bincode::serde::decode_from_slice::<T, _>(bytes, config())
+        .map(|(value, _)| value)
+        .map_err(|error| CodecError(error.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,17 @@ impl Database {
         }
     }
 
+    /// A database rebuilt from a snapshot: its tree, its sessions and the zxid it was taken
+    /// at, with no watches (watches belong to connections, which a restart closes).
+    pub fn from_parts(
+        tree: DataTree,
+        sessions: BTreeMap<i64, i32>,
+        last_processed_zxid: i64,
+        watches_max: usize,
+    ) -> Self {
+        Database { tree, watches: WatchManager::new(watches_max), sessions, last_processed_zxid }
+    }
+
     /// The zxid of the last txn applied.
     pub fn last_processed_zxid(&self) -> i64 {
         self.last_processed_zxid

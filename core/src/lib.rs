@@ -20,6 +20,7 @@ pub mod acl;
 pub mod codec;
 pub mod database;
 pub mod error;
+pub mod node;
 pub mod path;
 pub mod proto;
 pub mod request;

@@ -584,6 +584,88 @@ impl DataTree {
         self.data_size_approximate = self.data_size_approximate + node.data_length() as u64 - old_length as u64;
     }
 
+    /// The interned ACL lists in use, by ref, and the next ref the cache will hand out: what
+    /// a snapshot stores so that [`DataTree::restore`] rebuilds an identical cache.
+    pub fn acl_table(&self) -> (Vec<(AclRef, &[Acl])>, AclRef) {
+        let table = self.acls.by_ref.iter().map(|(&acl_ref, (list, _))| (acl_ref, list.as_slice())).collect();
+        (table, self.acls.next_ref)
+    }
+
+    /// Rebuilds a tree from a snapshot: the interned ACL table (as [`DataTree::acl_table`]
+    /// gave it) and every node with its path, parents before children. Children sets, the
+    /// ACL use counts, the ephemeral, container, TTL and quota indexes and the approximate
+    /// data size are derived from the nodes; the `children` the given nodes carry are
+    /// ignored. Refuses anything a live tree could not hold: a bad or repeated path, a
+    /// missing root or parent, an ACL ref outside the table, an unused or repeated table
+    /// entry, or a tree that fails [`DataTree::check_invariants`].
+    pub fn restore(
+        acls: Vec<(AclRef, Vec<Acl>)>,
+        acl_ref_next: AclRef,
+        nodes: impl IntoIterator<Item = (String, Node)>,
+    ) -> Result<DataTree, String> {
+        let mut cache = AclCache { next_ref: acl_ref_next, ..AclCache::default() };
+        for (acl_ref, list) in acls {
+            if acl_ref >= acl_ref_next {
+                return Err(format!("ACL ref {acl_ref} is not below the next ref {acl_ref_next}"));
+            }
+            if cache.by_list.insert(list.clone(), acl_ref).is_some() {
+                return Err(format!("ACL ref {acl_ref} repeats an interned list"));
+            }
+            if cache.by_ref.insert(acl_ref, (list, 0)).is_some() {
+                return Err(format!("ACL ref {acl_ref} is listed twice"));
+            }
+        }
+        let mut tree = DataTree {
+            nodes: BTreeMap::new(),
+            acls: cache,
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            quota_roots: BTreeSet::new(),
+            data_size_approximate: 0,
+        };
+        for (node_path, mut node) in nodes {
+            path::validate_path(&node_path).map_err(|error| error.to_string())?;
+            if tree.nodes.contains_key(node_path.as_str()) {
+                return Err(format!("{node_path} appears twice"));
+            }
+            if let Some(parent) = path::parent(&node_path).filter(|parent| !tree.nodes.contains_key(*parent)) {
+                return Err(format!("{node_path} comes before its parent {parent}"));
+            }
+            let Some(entry) = tree.acls.by_ref.get_mut(&node.acl) else {
+                return Err(format!("{node_path} uses ACL ref {} that is not interned", node.acl));
+            };
+            entry.1 += 1;
+            match node.kind {
+                NodeKind::Container => {
+                    tree.containers.insert(node_path.clone());
+                }
+                NodeKind::Ttl { .. } => {
+                    tree.ttls.insert(node_path.clone());
+                }
+                NodeKind::Ephemeral { owner } => {
+                    tree.ephemerals.entry(owner).or_default().insert(node_path.clone());
+                }
+                NodeKind::Persistent => {}
+            }
+            if let Some(parent_path) = path::parent(&node_path) {
+                if parent_path.starts_with(QUOTA_PATH) && path::last_segment(&node_path) == QUOTA_LIMITS_NODE {
+                    tree.quota_roots.insert(quota_subject(parent_path));
+                }
+            }
+            node.children.clear();
+            tree.insert_raw(&node_path, node);
+        }
+        if !tree.nodes.contains_key("/") {
+            return Err("the tree has no root".to_owned());
+        }
+        if let Some((acl_ref, _)) = tree.acls.by_ref.iter().find(|(_, (_, users))| *users == 0) {
+            return Err(format!("ACL ref {acl_ref} is interned but no node uses it"));
+        }
+        tree.check_invariants()?;
+        Ok(tree)
+    }
+
     /// Checks the tree's internal consistency (every child listed exists and vice versa,
     /// ephemeral, container and TTL indexes match the nodes). Called after every event in
     /// debug builds by the drivers; returns the first problem found.

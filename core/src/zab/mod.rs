@@ -6,6 +6,7 @@
 //! [`message`] holds the messages servers exchange.
 
 pub mod election;
+pub mod message;
 
 /// A server's id in the ensemble (`myid`, the N of `server.N`).
 pub type ServerId = u64;

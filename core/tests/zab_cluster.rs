@@ -1,0 +1,272 @@
+//! Cluster behaviour of the sans-IO `Node`, driven by the virtual-time harness: elections,
+//! failover, forwarding, observers, sync, session expiry, and the three ways a learner is
+//! brought up to date (DIFF, TRUNC, SNAP).
+
+mod harness;
+
+use harness::Cluster;
+use zk_core::node::RoleName;
+use zk_core::proto::{CreateMode, Request, SetDataRequest, SyncRequest};
+use zk_core::ErrorCode;
+
+const OK: i32 = 0;
+
+#[test]
+fn standalone_serves_as_an_ensemble_of_one() {
+    let mut cluster = Cluster::new(1, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    assert_eq!(leader, 1);
+    assert_eq!(cluster.node(1).current_epoch(), 1);
+    let mut session = cluster.connect(1);
+    assert_eq!(cluster.create(&mut session, "/a", b"one", CreateMode::Persistent), (OK, "/a".into()));
+    assert_eq!(cluster.get_data(&mut session, "/a", false), Some(b"one".to_vec()));
+    // A restart recovers the tree from the log and elects itself in a new epoch.
+    cluster.crash(1);
+    cluster.start(1);
+    cluster.settle();
+    assert_eq!(cluster.node(1).current_epoch(), 2);
+    let mut session = cluster.connect(1);
+    assert_eq!(cluster.get_data(&mut session, "/a", false), Some(b"one".to_vec()));
+}
+
+#[test]
+fn three_servers_elect_the_highest_id_when_histories_tie() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    assert_eq!(cluster.settle(), 3);
+    for id in [1, 2] {
+        assert_eq!(cluster.node(id).role(), RoleName::Following);
+        assert_eq!(cluster.node(id).leader(), Some(3));
+        assert_eq!(cluster.node(id).current_epoch(), 1);
+    }
+}
+
+#[test]
+fn staggered_starts_join_the_established_leader() {
+    let mut cluster = Cluster::new(5, 0);
+    for id in [1, 2, 3] {
+        cluster.start(id);
+    }
+    let leader = cluster.settle();
+    assert_eq!(leader, 3, "the highest id among the quorum that started");
+    cluster.run_for(1_000);
+    // Late servers with higher ids do not take over: they join the existing leader.
+    cluster.start(5);
+    cluster.run_for(500);
+    cluster.start(4);
+    cluster.run_for(500);
+    assert_eq!(cluster.leader(), Some(3));
+    for id in [4, 5] {
+        assert_eq!(cluster.node(id).role(), RoleName::Following, "server {id}");
+        assert!(cluster.node(id).is_serving());
+    }
+}
+
+#[test]
+fn writes_through_followers_are_forwarded_and_replicated() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut session = cluster.connect(follower);
+    for i in 0..20 {
+        let path = format!("/n{i}");
+        assert_eq!(cluster.create(&mut session, &path, b"x", CreateMode::Persistent).0, OK);
+    }
+    cluster.run_for(100);
+    cluster.assert_replicas_agree();
+    assert_eq!(cluster.node(leader).database().tree.children("/").unwrap().len(), 21);
+}
+
+#[test]
+fn pipelined_writes_keep_client_order() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut session = cluster.connect(follower);
+    assert_eq!(cluster.create(&mut session, "/c", b"0", CreateMode::Persistent).0, OK);
+    // Many writes and reads in flight at once: replies come back in the order sent, and
+    // each read sees the write before it.
+    let mut xids = Vec::new();
+    for i in 1..=30 {
+        xids.push(cluster.send(&mut session, Request::SetData(SetDataRequest { path: "/c".into(), data: Some(format!("{i}").into_bytes()), version: -1 })));
+        xids.push(cluster.send(&mut session, Request::GetData(zk_core::proto::GetDataRequest { path: "/c".into(), watch: false })));
+    }
+    cluster.run_for(200);
+    let replies = cluster.receive(&mut session);
+    assert_eq!(replies.len(), 60);
+    let mut last_zxid = 0;
+    for (index, xid) in xids.iter().enumerate() {
+        let (header, response) = &replies[xid];
+        assert_eq!(header.err, OK);
+        assert!(header.zxid >= last_zxid);
+        last_zxid = header.zxid;
+        if let zk_core::proto::Response::GetData(data) = response {
+            assert_eq!(data.data.as_deref(), Some(format!("{}", index / 2 + 1).as_bytes()));
+        }
+    }
+}
+
+#[test]
+fn leader_crash_elects_a_new_leader_and_keeps_every_acknowledged_write() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut session = cluster.connect(follower);
+    for i in 0..10 {
+        assert_eq!(cluster.create(&mut session, &format!("/before{i}"), b"x", CreateMode::Persistent).0, OK);
+    }
+    cluster.crash(leader);
+    let new_leader = cluster.settle();
+    assert_ne!(new_leader, leader);
+    assert!(cluster.node(new_leader).current_epoch() >= 2);
+    let mut session = cluster.connect(follower);
+    for i in 0..10 {
+        assert_eq!(cluster.get_data(&mut session, &format!("/before{i}"), false), Some(b"x".to_vec()));
+    }
+    assert_eq!(cluster.create(&mut session, "/after", b"y", CreateMode::Persistent).0, OK);
+    // The old leader comes back as a follower and catches up.
+    cluster.start(leader);
+    cluster.settle();
+    cluster.run_for(200);
+    assert_eq!(cluster.node(leader).role(), RoleName::Following);
+    cluster.assert_replicas_agree();
+}
+
+#[test]
+fn a_minority_partition_stops_serving_and_the_majority_goes_on() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let mut session = cluster.connect(leader);
+    cluster.partition(&[leader], &others);
+    cluster.run_for(2_000);
+    // The isolated leader lost its quorum and stepped down; its client was disconnected.
+    assert_ne!(cluster.node(leader).role(), RoleName::Leading);
+    assert!(cluster.inboxes[&session.connection].closed);
+    assert_eq!(cluster.call(&mut session, Request::Sync(SyncRequest { path: "/".into() })), None);
+    let new_leader = cluster.settle();
+    assert!(others.contains(&new_leader));
+    cluster.heal();
+    cluster.settle();
+    cluster.run_for(500);
+    assert!(cluster.node(leader).is_serving());
+    cluster.assert_replicas_agree();
+}
+
+#[test]
+fn observers_replicate_but_never_vote() {
+    let mut cluster = Cluster::new(3, 1);
+    cluster.start_all();
+    let leader = cluster.settle();
+    assert_eq!(cluster.node(4).role(), RoleName::Observing);
+    let mut session = cluster.connect(4);
+    assert_eq!(cluster.create(&mut session, "/via-observer", b"o", CreateMode::Persistent).0, OK);
+    assert_eq!(cluster.get_data(&mut session, "/via-observer", false), Some(b"o".to_vec()));
+    // With two voters down, the observer does not make a quorum with the third.
+    let down: Vec<u64> = [1, 2, 3].into_iter().filter(|&id| id != leader).collect();
+    for id in &down {
+        cluster.crash(*id);
+    }
+    cluster.run_for(3_000);
+    assert_eq!(cluster.leader(), None);
+    assert!(!cluster.node(4).is_serving());
+}
+
+#[test]
+fn sync_makes_a_lagging_follower_read_the_latest_write() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut writer = cluster.connect(leader);
+    let mut reader = cluster.connect(follower);
+    assert_eq!(cluster.create(&mut writer, "/s", b"v1", CreateMode::Persistent).0, OK);
+    let reply = cluster.call(&mut reader, Request::Sync(SyncRequest { path: "/s".into() })).unwrap();
+    assert_eq!(reply.0.err, OK);
+    assert_eq!(cluster.get_data(&mut reader, "/s", false), Some(b"v1".to_vec()));
+}
+
+#[test]
+fn session_expiry_removes_ephemerals_on_every_replica() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut session = cluster.connect(follower);
+    assert_eq!(cluster.create(&mut session, "/eph", b"e", CreateMode::Ephemeral).0, OK);
+    cluster.run_for(100);
+    for id in cluster.ids() {
+        assert!(cluster.node(id).database().tree.contains("/eph"), "server {id}");
+    }
+    // The client goes silent: no pings, so the leader expires the session.
+    let connection = session.connection;
+    let now = cluster.now;
+    cluster.node_mut(follower).handle_client_disconnected(connection, now);
+    cluster.run_for(3_000);
+    for id in cluster.ids() {
+        assert!(!cluster.node(id).database().tree.contains("/eph"), "server {id} still holds the ephemeral");
+        assert!(cluster.node(id).database().sessions().is_empty());
+    }
+    cluster.assert_replicas_agree();
+}
+
+#[test]
+fn pings_keep_a_session_alive_through_a_follower() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let follower = if leader == 1 { 2 } else { 1 };
+    let mut session = cluster.connect(follower);
+    assert_eq!(cluster.create(&mut session, "/alive", b"", CreateMode::Ephemeral).0, OK);
+    for i in 0..30 {
+        let reply = cluster.call(&mut session, Request::Ping);
+        let reply = reply.unwrap_or_else(|| panic!("ping {i} at {:?} unanswered; sessions {:?}", cluster.now, cluster.node(leader).database().sessions()));
+        assert_eq!(reply.0.err, OK);
+        cluster.run_for(200);
+    }
+    assert!(cluster.node(leader).database().tree.contains("/alive"));
+}
+
+#[test]
+fn a_lagging_follower_catches_up_by_diff() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let lagging = if leader == 1 { 2 } else { 1 };
+    cluster.crash(lagging);
+    let mut session = cluster.connect(leader);
+    for i in 0..5 {
+        assert_eq!(cluster.create(&mut session, &format!("/lag{i}"), b"", CreateMode::Persistent).0, OK);
+    }
+    cluster.record_messages = true;
+    cluster.start(lagging);
+    cluster.settle();
+    let sync = cluster.delivered.iter().find_map(|(_, to, message)| match message {
+        zk_core::zab::message::PeerMessage::Sync { mode, entries, .. } if *to == lagging => Some((mode.clone(), entries.len())),
+        _ => None,
+    });
+    // Five creates and the session that made them.
+    assert_eq!(sync, Some((zk_core::zab::message::SyncMode::Diff, 6)));
+    cluster.run_for(100);
+    cluster.assert_replicas_agree();
+}
+
+#[test]
+fn an_unknown_session_is_told_it_expired() {
+    let mut cluster = Cluster::new(1, 0);
+    cluster.start_all();
+    cluster.settle();
+    let connection = cluster.open(1, Some((0x1234, vec![0; 16])), 0);
+    cluster.run_for(10);
+    assert!(cluster.inboxes[&connection].closed);
+    let frame = cluster.inboxes.get_mut(&connection).unwrap().frames.pop_front().unwrap();
+    use zk_core::proto::Record;
+    let response = zk_core::proto::ConnectResponse::from_bytes(&frame[4..]).unwrap();
+    assert_eq!((response.time_out, response.session_id), (0, 0));
+    let _ = ErrorCode::SessionExpired;
+}
