@@ -92,6 +92,21 @@ mod tests {
     }
 
     #[test]
+    fn a_nested_multi_is_refused_at_any_depth() {
+        let flat = Txn::Multi(vec![Txn::Check { path: "/".into(), version: 1 }]);
+        assert_eq!(decode::<Txn>(&encode(&flat)).unwrap(), flat);
+        let nested = Txn::Multi(vec![flat]);
+        assert!(decode::<Txn>(&encode(&nested)).is_err());
+        // A crafted record nesting 100,000 deep fails at the second level, long before the
+        // stack could run out.
+        let mut deep = Vec::new();
+        for _ in 0..100_000 {
+            deep.extend_from_slice(&[5, 1]);
+        }
+        assert!(decode::<Txn>(&deep).is_err());
+    }
+
+    #[test]
     fn a_huge_length_prefix_is_refused_without_allocating() {
         // A vector claiming 2^62 elements: the limit refuses it before any allocation.
         let mut bytes = vec![255u8];

@@ -75,7 +75,9 @@ pub enum Txn {
     /// A version check inside a multi (or alone); changes nothing.
     Check { path: String, version: i32 },
     /// All-or-nothing: when any sub-txn is an error, none of the others is applied.
-    Multi(Vec<Txn>),
+    /// A multi never holds a multi (ZooKeeper refuses nested multi), and decoding refuses
+    /// one, so a crafted record cannot nest deep enough to exhaust the stack.
+    Multi(#[serde(deserialize_with = "deserialize_flat_multi")] Vec<Txn>),
     /// A new session with its negotiated timeout.
     CreateSession { timeout_ms: i32 },
     /// Closes the header's session and deletes these ephemerals (chosen by the leader when
@@ -83,6 +85,45 @@ pub enum Txn {
     CloseSession { paths_to_delete: Vec<String> },
     /// A request that failed its checks; the reply carries this error.
     Error(ErrorCode),
+}
+
+/// A txn inside a multi, for decoding only: the same variants in the same order as
+/// [`Txn`], but `Multi` holds a type no bytes can decode to.
+#[derive(serde::Deserialize)]
+enum FlatTxn {
+    Create { op: OpCode, path: String, data: Data, acl: Vec<Acl>, kind: CreateKind, parent_cversion: i32 },
+    Delete { op: OpCode, path: String },
+    SetData { path: String, data: Data, version: i32 },
+    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
+    Check { path: String, version: i32 },
+    Multi(NestedMulti),
+    CreateSession { timeout_ms: i32 },
+    CloseSession { paths_to_delete: Vec<String> },
+    Error(ErrorCode),
+}
+
+/// Uninhabited: a nested multi never decodes.
+#[derive(serde::Deserialize)]
+enum NestedMulti {}
+
+fn deserialize_flat_multi<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Txn>, D::Error> {
+    let flat: Vec<FlatTxn> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(flat
+        .into_iter()
+        .map(|txn| match txn {
+            FlatTxn::Create { op, path, data, acl, kind, parent_cversion } => {
+                Txn::Create { op, path, data, acl, kind, parent_cversion }
+            }
+            FlatTxn::Delete { op, path } => Txn::Delete { op, path },
+            FlatTxn::SetData { path, data, version } => Txn::SetData { path, data, version },
+            FlatTxn::SetAcl { path, acl, version } => Txn::SetAcl { path, acl, version },
+            FlatTxn::Check { path, version } => Txn::Check { path, version },
+            FlatTxn::Multi(never) => match never {},
+            FlatTxn::CreateSession { timeout_ms } => Txn::CreateSession { timeout_ms },
+            FlatTxn::CloseSession { paths_to_delete } => Txn::CloseSession { paths_to_delete },
+            FlatTxn::Error(code) => Txn::Error(code),
+        })
+        .collect())
 }
 
 impl Txn {

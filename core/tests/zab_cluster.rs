@@ -91,8 +91,20 @@ fn pipelined_writes_keep_client_order() {
     // each read sees the write before it.
     let mut xids = Vec::new();
     for i in 1..=30 {
-        xids.push(cluster.send(&mut session, Request::SetData(SetDataRequest { path: "/c".into(), data: Some(format!("{i}").into_bytes()), version: -1 })));
-        xids.push(cluster.send(&mut session, Request::GetData(zk_core::proto::GetDataRequest { path: "/c".into(), watch: false })));
+        xids.push(cluster.send(
+            &mut session,
+            Request::SetData(SetDataRequest {
+                path: "/c".into(),
+                data: Some(format!("{i}").into_bytes()),
+                version: -1,
+            }),
+        ));
+        xids.push(
+            cluster.send(
+                &mut session,
+                Request::GetData(zk_core::proto::GetDataRequest { path: "/c".into(), watch: false }),
+            ),
+        );
     }
     cluster.run_for(200);
     let replies = cluster.receive(&mut session);
@@ -225,7 +237,13 @@ fn pings_keep_a_session_alive_through_a_follower() {
     assert_eq!(cluster.create(&mut session, "/alive", b"", CreateMode::Ephemeral).0, OK);
     for i in 0..30 {
         let reply = cluster.call(&mut session, Request::Ping);
-        let reply = reply.unwrap_or_else(|| panic!("ping {i} at {:?} unanswered; sessions {:?}", cluster.now, cluster.node(leader).database().sessions()));
+        let reply = reply.unwrap_or_else(|| {
+            panic!(
+                "ping {i} at {:?} unanswered; sessions {:?}",
+                cluster.now,
+                cluster.node(leader).database().sessions()
+            )
+        });
         assert_eq!(reply.0.err, OK);
         cluster.run_for(200);
     }
@@ -247,7 +265,9 @@ fn a_lagging_follower_catches_up_by_diff() {
     cluster.start(lagging);
     cluster.settle();
     let sync = cluster.delivered.iter().find_map(|(_, to, message)| match message {
-        zk_core::zab::message::PeerMessage::Sync { mode, entries, .. } if *to == lagging => Some((mode.clone(), entries.len())),
+        zk_core::zab::message::PeerMessage::Sync { mode, entries, .. } if *to == lagging => {
+            Some((mode.clone(), entries.len()))
+        }
         _ => None,
     });
     // Five creates and the session that made them.
@@ -269,4 +289,121 @@ fn an_unknown_session_is_told_it_expired() {
     let response = zk_core::proto::ConnectResponse::from_bytes(&frame[4..]).unwrap();
     assert_eq!((response.time_out, response.session_id), (0, 0));
     let _ = ErrorCode::SessionExpired;
+}
+
+fn sync_mode_sent_to(cluster: &Cluster, learner: u64) -> Option<(zk_core::zab::message::SyncMode, usize)> {
+    cluster.delivered.iter().rev().find_map(|(_, to, message)| match message {
+        zk_core::zab::message::PeerMessage::Sync { mode, entries, .. } if *to == learner => {
+            let mode = match mode {
+                zk_core::zab::message::SyncMode::Snap { zxid, .. } => {
+                    zk_core::zab::message::SyncMode::Snap { zxid: *zxid, snapshot: Vec::new() }
+                }
+                other => other.clone(),
+            };
+            Some((mode, entries.len()))
+        }
+        _ => None,
+    })
+}
+
+/// Makes the followers' links to the leader silently stop delivering (as a network that
+/// drops packets without resetting connections), so the leader keeps leading for a while
+/// and takes a write it can never commit.
+fn cut_links_keep_leading(cluster: &mut Cluster, leader: u64, others: &[u64]) {
+    for &other in others {
+        cluster.blackhole(leader, other);
+    }
+}
+
+#[test]
+fn a_follower_ahead_with_uncommitted_txns_is_truncated() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let old_leader = cluster.settle();
+    let mut session = cluster.connect(old_leader);
+    assert_eq!(cluster.create(&mut session, "/kept", b"", CreateMode::Persistent).0, OK);
+    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != old_leader).collect();
+    // Isolated, the leader still proposes a write: it lands in its own log only.
+    cut_links_keep_leading(&mut cluster, old_leader, &others);
+    cluster.send(
+        &mut session,
+        Request::Create(zk_core::proto::CreateRequest {
+            path: "/lost".into(),
+            data: None,
+            acl: zk_core::acl::open_acl_unsafe(),
+            flags: 0,
+        }),
+    );
+    let uncommitted = cluster.node(old_leader).last_logged_zxid();
+    assert_eq!(cluster.node(old_leader).role(), RoleName::Leading);
+    assert!(uncommitted > cluster.node(old_leader).committed_zxid());
+    cluster.partition(&[old_leader], &others);
+    let new_leader = cluster.settle();
+    assert_ne!(new_leader, old_leader);
+    let mut session = cluster.connect(new_leader);
+    assert_eq!(cluster.create(&mut session, "/new", b"", CreateMode::Persistent).0, OK);
+    cluster.record_messages = true;
+    cluster.heal();
+    cluster.settle();
+    cluster.run_for(200);
+    let (mode, _) = sync_mode_sent_to(&cluster, old_leader).expect("the old leader was synced");
+    assert!(matches!(mode, zk_core::zab::message::SyncMode::Trunc { zxid } if zxid < uncommitted), "{mode:?}");
+    assert!(!cluster.node(old_leader).database().tree.contains("/lost"));
+    assert!(cluster.node(old_leader).database().tree.contains("/new"));
+    assert!(cluster.node(old_leader).history().all(|entry| entry.zxid() != uncommitted));
+    cluster.assert_replicas_agree();
+    cluster.assert_no_committed_txn_lost();
+}
+
+#[test]
+fn a_follower_behind_the_leaders_history_gets_a_snapshot() {
+    let mut cluster = Cluster::new_with(3, 0, |config| {
+        config.snapshot_txn_count = 10;
+        config.history_entries_max = 5;
+    });
+    cluster.start_all();
+    let leader = cluster.settle();
+    let lagging = if leader == 1 { 2 } else { 1 };
+    cluster.crash(lagging);
+    let mut session = cluster.connect(leader);
+    for i in 0..40 {
+        assert_eq!(cluster.create(&mut session, &format!("/s{i}"), b"data", CreateMode::Persistent).0, OK);
+    }
+    assert!(cluster.node(leader).history_base_zxid() > 0, "the leader trimmed its history");
+    cluster.record_messages = true;
+    cluster.start(lagging);
+    cluster.settle();
+    cluster.run_for(200);
+    let (mode, _) = sync_mode_sent_to(&cluster, lagging).expect("synced");
+    assert!(matches!(mode, zk_core::zab::message::SyncMode::Snap { .. }), "{mode:?}");
+    cluster.assert_replicas_agree();
+    // The snapshot is on the follower's disk: it restarts from it.
+    cluster.crash(lagging);
+    cluster.start(lagging);
+    cluster.settle();
+    cluster.run_for(200);
+    cluster.assert_replicas_agree();
+    assert!(cluster.node(lagging).database().tree.contains("/s39"));
+}
+
+#[test]
+fn five_servers_survive_two_crashes_and_a_leader_loss() {
+    let mut cluster = Cluster::new(5, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let mut session = cluster.connect(leader);
+    assert_eq!(cluster.create(&mut session, "/five", b"1", CreateMode::Persistent).0, OK);
+    let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    cluster.crash(followers[0]);
+    cluster.crash(leader);
+    let new_leader = cluster.settle();
+    let mut session = cluster.connect(new_leader);
+    assert_eq!(cluster.get_data(&mut session, "/five", false), Some(b"1".to_vec()));
+    assert_eq!(cluster.create(&mut session, "/five-again", b"2", CreateMode::Persistent).0, OK);
+    cluster.start(leader);
+    cluster.start(followers[0]);
+    cluster.settle();
+    cluster.run_for(300);
+    cluster.assert_replicas_agree();
+    cluster.assert_no_committed_txn_lost();
 }

@@ -28,8 +28,15 @@ enum ConnectionState {
     /// Waiting for the ConnectRequest.
     AwaitingConnect,
     /// A new session was asked of the leader; the reply waits for its createSession txn.
-    AwaitingSession { session_id: i64, timeout_ms: i32, read_only: Option<bool> },
-    Active { session_id: i64, timeout_ms: i32 },
+    AwaitingSession {
+        session_id: i64,
+        timeout_ms: i32,
+        read_only: Option<bool>,
+    },
+    Active {
+        session_id: i64,
+        timeout_ms: i32,
+    },
 }
 
 /// A request waiting its turn on a connection.
@@ -231,8 +238,13 @@ impl Node {
         entry.state = ConnectionState::Active { session_id, timeout_ms };
         self.clients.by_session.insert(session_id, connection);
         self.touch_session(session_id, timeout_ms);
-        let response =
-            ConnectResponse { protocol_version: 0, time_out: timeout_ms, session_id, passwd: Buffer(password.to_vec()), read_only };
+        let response = ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout_ms,
+            session_id,
+            passwd: Buffer(password.to_vec()),
+            read_only,
+        };
         self.output(connection, proto::encode_framed(&response));
     }
 
@@ -348,7 +360,8 @@ impl Node {
     fn answer(&mut self, session_id: i64, xid: i32, bytes: Vec<u8>) {
         let Some(&connection) = self.clients.by_session.get(&session_id) else { return };
         let Some(entry) = self.clients.connections.get_mut(&connection) else { return };
-        let waiting = entry.pending.iter_mut().find(|pending| matches!(pending, Pending::Waiting { xid: w } if *w == xid));
+        let waiting =
+            entry.pending.iter_mut().find(|pending| matches!(pending, Pending::Waiting { xid: w } if *w == xid));
         if let Some(slot) = waiting {
             *slot = Pending::Ready(bytes);
             self.drain(connection);
@@ -433,12 +446,15 @@ impl Node {
             Role::Learning(_) => {
                 let message = match submission.kind {
                     SubmissionKind::CreateSession { timeout_ms } => {
-                        PeerMessage::Request(ForwardedRequest::CreateSession { session_id: submission.session_id, timeout_ms })
+                        PeerMessage::Request(ForwardedRequest::CreateSession {
+                            session_id: submission.session_id,
+                            timeout_ms,
+                        })
                     }
                     // Only the leader submits other kinds; learners forward client frames.
-                    SubmissionKind::Request { .. } | SubmissionKind::ExpireSession | SubmissionKind::DeleteContainer { .. } => {
-                        return
-                    }
+                    SubmissionKind::Request { .. }
+                    | SubmissionKind::ExpireSession
+                    | SubmissionKind::DeleteContainer { .. } => return,
                 };
                 self.forward(message);
             }

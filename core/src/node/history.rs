@@ -31,10 +31,6 @@ impl History {
         self.entries.back().map_or(self.base_zxid, LogEntry::zxid)
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     pub(crate) fn entries(&self) -> impl Iterator<Item = &LogEntry> {
         self.entries.iter()
     }
@@ -162,7 +158,10 @@ mod tests {
     #[test]
     fn summary_lists_the_end_of_each_epoch() {
         let history = history(z(1, 2), &[z(1, 3), z(1, 4), z(3, 1), z(4, 1), z(4, 2)]);
-        assert_eq!(history.summary(), HistorySummary { base_zxid: z(1, 2), epoch_ends: vec![z(1, 4), z(3, 1), z(4, 2)] });
+        assert_eq!(
+            history.summary(),
+            HistorySummary { base_zxid: z(1, 2), epoch_ends: vec![z(1, 4), z(3, 1), z(4, 2)] }
+        );
         assert_eq!(history.summary().last_zxid(), z(4, 2));
     }
 
@@ -209,9 +208,9 @@ mod tests {
         history.truncate_after(z(1, 2));
         assert_eq!(history.last_zxid(), z(1, 2));
         history.trim(z(1, 1), 1);
-        assert_eq!((history.base_zxid(), history.len()), (z(1, 1), 1));
+        assert_eq!((history.base_zxid(), history.entries().count()), (z(1, 1), 1));
         history.trim(z(1, 2), 0);
-        assert_eq!((history.base_zxid(), history.len(), history.last_zxid()), (z(1, 2), 0, z(1, 2)));
+        assert_eq!((history.base_zxid(), history.entries().count(), history.last_zxid()), (z(1, 2), 0, z(1, 2)));
     }
 
     #[test]

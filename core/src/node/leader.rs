@@ -245,7 +245,13 @@ impl Node {
     }
 
     /// FOLLOWERINFO / OBSERVERINFO: a learner joins (or rejoins, after its link broke).
-    fn leader_learner_info(&mut self, from: ServerId, role: LearnerRole, accepted_epoch: u32, _history: HistorySummary) {
+    fn leader_learner_info(
+        &mut self,
+        from: ServerId,
+        role: LearnerRole,
+        accepted_epoch: u32,
+        _history: HistorySummary,
+    ) {
         let expected_role =
             if self.config.voters.contains(&from) { LearnerRole::Follower } else { LearnerRole::Observer };
         if role != expected_role {
@@ -525,7 +531,10 @@ impl Node {
         if sync.origin == self.config.server_id {
             self.sync_done(sync.session_id, sync.cxid, sync.path);
         } else {
-            self.send(sync.origin, PeerMessage::SyncDone { session_id: sync.session_id, cxid: sync.cxid, path: sync.path });
+            self.send(
+                sync.origin,
+                PeerMessage::SyncDone { session_id: sync.session_id, cxid: sync.cxid, path: sync.path },
+            );
         }
     }
 
@@ -681,14 +690,19 @@ impl Node {
         }
         let expired = self.leading().sessions.expired(now_ms as i64);
         for session_id in expired {
-            let expiry = Submission { origin: self.config.server_id, session_id, cxid: 0, kind: SubmissionKind::ExpireSession };
+            let expiry =
+                Submission { origin: self.config.server_id, session_id, cxid: 0, kind: SubmissionKind::ExpireSession };
             self.leader_submit(expiry);
         }
         if now_ms >= self.leading_ref().next_container_check_ms {
             self.leading().next_container_check_ms = now_ms + self.config.container_check_interval_ms;
             for path in self.container_candidates() {
-                let cleanup =
-                    Submission { origin: self.config.server_id, session_id: 0, cxid: 0, kind: SubmissionKind::DeleteContainer { path } };
+                let cleanup = Submission {
+                    origin: self.config.server_id,
+                    session_id: 0,
+                    cxid: 0,
+                    kind: SubmissionKind::DeleteContainer { path },
+                };
                 self.leader_submit(cleanup);
             }
         }
@@ -723,5 +737,16 @@ impl Node {
         let leader = self.leading();
         leader.links.remove(&peer);
         leader.discovery_epochs.remove(&peer);
+        // An established leader whose remaining links no longer make a quorum steps down
+        // now rather than at the next ping: its clients move sooner to servers that can
+        // still commit.
+        if self.leading_ref().is_established() {
+            let mut connected: Vec<ServerId> =
+                self.leading_ref().links.iter().filter(|(_, link)| link.votes()).map(|(id, _)| *id).collect();
+            connected.push(self.config.server_id);
+            if !self.config.is_quorum(&connected) {
+                self.become_looking();
+            }
+        }
     }
 }

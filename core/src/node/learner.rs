@@ -63,7 +63,8 @@ impl Node {
     pub(super) fn become_learner(&mut self, leader: ServerId, observer: bool) {
         let role = if observer { LearnerRole::Observer } else { LearnerRole::Follower };
         let deadline_ms = self.now.monotonic_ms + self.config.init_limit_ticks * self.config.tick_ms();
-        self.role = Role::Learning(Box::new(Learner { leader, role, phase: Phase::Discovery, deadline_ms, acked_zxid: 0 }));
+        self.role =
+            Role::Learning(Box::new(Learner { leader, role, phase: Phase::Discovery, deadline_ms, acked_zxid: 0 }));
         self.learner_send_info();
     }
 
@@ -255,7 +256,8 @@ impl Node {
         match self.learner_ref().phase {
             Phase::EpochPersisting { epoch } if durable.accepted_epoch >= epoch => {
                 self.learner().phase = Phase::AwaitingSync { epoch };
-                let message = PeerMessage::AckEpoch { current_epoch: self.current_epoch, history: self.history.summary() };
+                let message =
+                    PeerMessage::AckEpoch { current_epoch: self.current_epoch, history: self.history.summary() };
                 self.send(leader, message);
             }
             Phase::Synchronization { epoch, committed_zxid, new_leader: Some(step) } => match step {

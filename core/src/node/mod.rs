@@ -143,10 +143,6 @@ impl NodeConfig {
     fn is_voter(&self) -> bool {
         self.voters.contains(&self.server_id)
     }
-
-    fn peers(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.voters.iter().chain(self.observers.iter()).copied().filter(move |id| *id != self.server_id)
-    }
 }
 
 /// Something for a client connection.
@@ -244,12 +240,19 @@ struct Submission {
 
 #[derive(Clone, Debug)]
 enum SubmissionKind {
-    CreateSession { timeout_ms: i32 },
-    Request { request: crate::proto::Request, auth_ids: Vec<crate::proto::Id> },
+    CreateSession {
+        timeout_ms: i32,
+    },
+    Request {
+        request: crate::proto::Request,
+        auth_ids: Vec<crate::proto::Id>,
+    },
     /// The leader closes a session that expired.
     ExpireSession,
     /// The leader deletes an empty container or an expired TTL node.
-    DeleteContainer { path: String },
+    DeleteContainer {
+        path: String,
+    },
 }
 
 impl Node {
@@ -266,7 +269,8 @@ impl Node {
         let Recovered { database, history, accepted_epoch, current_epoch, .. } = recovered;
         let applied = database.last_processed_zxid();
         let history = History::new(applied, history);
-        let durable = Durable { zxid: history.last_zxid(), accepted_epoch, current_epoch, token: PersistToken(0), sequence: 0 };
+        let durable =
+            Durable { zxid: history.last_zxid(), accepted_epoch, current_epoch, token: PersistToken(0), sequence: 0 };
         let clients = Clients::new(&config, now);
         let mut node = Node {
             database,
@@ -584,7 +588,8 @@ impl Node {
         if self.config.voters.len() == 1 && self.config.is_voter() {
             // An ensemble of one needs no election: it votes for itself and that is a quorum.
             self.logical_clock += 1;
-            let vote = Vote { leader: self.config.server_id, zxid: self.history.last_zxid(), peer_epoch: self.current_epoch };
+            let vote =
+                Vote { leader: self.config.server_id, zxid: self.history.last_zxid(), peer_epoch: self.current_epoch };
             self.settled = Some((vote, self.logical_clock));
             self.become_leader();
             return;
@@ -702,7 +707,9 @@ impl Node {
             self.persistence.durable.zxid,
             self.history.last_zxid()
         );
-        assert!(self.persistence.durable.current_epoch <= self.persistence.durable.accepted_epoch.max(self.current_epoch));
+        assert!(
+            self.persistence.durable.current_epoch <= self.persistence.durable.accepted_epoch.max(self.current_epoch)
+        );
         assert!(self.current_epoch <= self.accepted_epoch, "currentEpoch never passes acceptedEpoch");
         if let Role::Leading(leader) = &self.role {
             leader.check_invariants(self);

@@ -24,8 +24,10 @@ pub enum StorageOp {
     AppendLog { bytes: Vec<u8>, first_zxid: i64, last_zxid: i64 },
     /// Drops every log record with a zxid above `after_zxid`.
     TruncateLog { after_zxid: i64 },
-    /// Makes this snapshot the node's state; log records it supersedes may be deleted once
-    /// it is durable (recovery ignores records that do not chain from it).
+    /// Makes this snapshot the node's whole state (a SNAP sync): write it durably, then
+    /// delete every log record, before carrying out the next operation. The node's history
+    /// starts again after the snapshot; a record of the old log left behind by a crash in
+    /// between is an unacknowledged tail that the next sync resolves.
     InstallSnapshot { zxid: i64, bytes: Vec<u8> },
     /// A periodic snapshot of applied state (every `snapshot_txn_count` txns).
     WriteSnapshot { zxid: i64, bytes: Vec<u8> },
@@ -152,10 +154,6 @@ impl Persistence {
         }
     }
 
-    pub(crate) fn has_open(&self) -> bool {
-        !self.open.is_empty() || self.open_log_range.is_some()
-    }
-
     /// Seals the open batch into a request; `tip_zxid` is the history's last zxid now.
     pub(crate) fn seal(&mut self, tip_zxid: i64) -> Option<PersistRequest> {
         self.flush_log();
@@ -196,11 +194,6 @@ impl Persistence {
     pub(crate) fn mark(&self) -> u64 {
         self.queued
     }
-
-    /// Requests handed out and not yet reported durable.
-    pub(crate) fn in_flight_len(&self) -> usize {
-        self.in_flight.len()
-    }
 }
 
 #[cfg(test)]
@@ -209,7 +202,11 @@ mod tests {
     use crate::txn::{Txn, TxnHeader};
 
     fn entry(prev_zxid: i64, zxid: i64) -> LogEntry {
-        LogEntry { prev_zxid, header: TxnHeader { zxid, ..Default::default() }, txn: Txn::Check { path: "/".into(), version: 0 } }
+        LogEntry {
+            prev_zxid,
+            header: TxnHeader { zxid, ..Default::default() },
+            txn: Txn::Check { path: "/".into(), version: 0 },
+        }
     }
 
     #[test]

@@ -186,7 +186,11 @@ mod tests {
             PeerMessage::LeaderInfo { epoch: 3 },
             PeerMessage::AckEpoch { current_epoch: 2, history },
             PeerMessage::Sync { mode: SyncMode::Trunc { zxid: 4 }, entries: vec![entry(5)], committed_zxid: 5 },
-            PeerMessage::Sync { mode: SyncMode::Snap { zxid: 4, snapshot: vec![9; 3] }, entries: vec![], committed_zxid: 4 },
+            PeerMessage::Sync {
+                mode: SyncMode::Snap { zxid: 4, snapshot: vec![9; 3] },
+                entries: vec![],
+                committed_zxid: 4,
+            },
             PeerMessage::NewLeader { zxid: 3 << 32 },
             PeerMessage::AckNewLeader { zxid: 3 << 32, durable_zxid: 5 },
             PeerMessage::UpToDate,

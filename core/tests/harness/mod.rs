@@ -81,6 +81,8 @@ pub struct Cluster {
     configs: BTreeMap<ServerId, NodeConfig>,
     /// Links cut by a partition (pairs stored low id first).
     cut: BTreeSet<(ServerId, ServerId)>,
+    /// Links that silently drop everything.
+    blackholed: BTreeSet<(ServerId, ServerId)>,
     /// Messages on the wire, in send order (which keeps every link FIFO).
     wire: VecDeque<(ServerId, ServerId, Vec<u8>)>,
     /// Every txn any node holds as committed, by zxid: two different txns at one zxid is
@@ -101,7 +103,8 @@ fn pair(a: ServerId, b: ServerId) -> (ServerId, ServerId) {
 
 /// Test timing: tickTime 100 ms, initLimit 10, syncLimit 5, finalizeWait 20 ms.
 pub fn test_config(server_id: ServerId, voters: &[ServerId], observers: &[ServerId]) -> NodeConfig {
-    let mut config = NodeConfig::ensemble(server_id, voters.iter().copied().collect(), observers.iter().copied().collect());
+    let mut config =
+        NodeConfig::ensemble(server_id, voters.iter().copied().collect(), observers.iter().copied().collect());
     config.session = zk_core::session::SessionConfig::from_tick_time(100);
     config.election_finalize_wait_ms = 20;
     config.election_resend_interval_ms_max = 400;
@@ -112,23 +115,34 @@ pub fn test_config(server_id: ServerId, voters: &[ServerId], observers: &[Server
 impl Cluster {
     /// `voters` voting servers (ids 1..) and `observers` observers (ids after them).
     pub fn new(voters: u64, observers: u64) -> Cluster {
+        Cluster::new_with(voters, observers, |_| {})
+    }
+
+    /// Like [`Cluster::new`], with every server's config adjusted by `tweak`.
+    pub fn new_with(voters: u64, observers: u64, tweak: impl Fn(&mut NodeConfig)) -> Cluster {
         let voter_ids: Vec<ServerId> = (1..=voters).collect();
         let observer_ids: Vec<ServerId> = (voters + 1..=voters + observers).collect();
         let configs = voter_ids
             .iter()
             .chain(observer_ids.iter())
-            .map(|&id| (id, test_config(id, &voter_ids, &observer_ids)))
+            .map(|&id| {
+                let mut config = test_config(id, &voter_ids, &observer_ids);
+                tweak(&mut config);
+                (id, config)
+            })
             .collect();
         Cluster::with_configs(configs)
     }
 
     pub fn with_configs(configs: BTreeMap<ServerId, NodeConfig>) -> Cluster {
-        let servers = configs.keys().map(|&id| (id, Server { node: None, disk: Disk::default(), hold_fsync: false })).collect();
+        let servers =
+            configs.keys().map(|&id| (id, Server { node: None, disk: Disk::default(), hold_fsync: false })).collect();
         Cluster {
             now: Now { monotonic_ms: 1_000, wall_ms: 1_700_000_000_000 },
             servers,
             configs,
             cut: BTreeSet::new(),
+            blackholed: BTreeSet::new(),
             wire: VecDeque::new(),
             committed: BTreeMap::new(),
             inboxes: BTreeMap::new(),
@@ -212,6 +226,7 @@ impl Cluster {
     }
 
     pub fn cut_link(&mut self, a: ServerId, b: ServerId) {
+        self.blackholed.remove(&pair(a, b));
         let was_up = self.link_up(a, b);
         self.cut.insert(pair(a, b));
         if was_up {
@@ -223,8 +238,15 @@ impl Cluster {
         }
     }
 
+    /// Drops every message between `a` and `b` from now on without either end noticing a
+    /// broken link (a silent network failure); `partition` or `heal` ends it.
+    pub fn blackhole(&mut self, a: ServerId, b: ServerId) {
+        self.blackholed.insert(pair(a, b));
+    }
+
     /// Restores every link.
     pub fn heal(&mut self) {
+        self.blackholed.clear();
         let cut: Vec<(ServerId, ServerId)> = std::mem::take(&mut self.cut).into_iter().collect();
         for (a, b) in cut {
             if self.link_up(a, b) {
@@ -272,7 +294,7 @@ impl Cluster {
         }
         while let Some(transmit) = self.node_mut(id).poll_peer() {
             progress = true;
-            if self.link_up(id, transmit.to) {
+            if self.link_up(id, transmit.to) && !self.blackholed.contains(&pair(id, transmit.to)) {
                 self.wire.push_back((id, transmit.to, message::encode(&transmit.message)));
             }
         }
@@ -321,6 +343,34 @@ impl Cluster {
         }
     }
 
+    /// Delivers messages one by one until one matching `stop` has been delivered; the rest
+    /// stay on the wire. Returns whether it was found.
+    pub fn deliver_until(&mut self, stop: impl Fn(ServerId, ServerId, &message::PeerMessage) -> bool) -> bool {
+        self.flush_all();
+        while let Some((from, to, bytes)) = self.wire.pop_front() {
+            if !self.link_up(from, to) {
+                continue;
+            }
+            let decoded = message::decode(&bytes).expect("peer messages decode");
+            let found = stop(from, to, &decoded);
+            if self.record_messages {
+                self.delivered.push((from, to, decoded.clone()));
+            }
+            let now = self.now;
+            self.node_mut(to).handle_peer_message(from, decoded, now);
+            self.flush_all();
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Messages waiting on the wire.
+    pub fn wire_len(&self) -> usize {
+        self.wire.len()
+    }
+
     /// Moves virtual time forward by `ms`, firing every deadline on the way.
     pub fn run_for(&mut self, ms: u64) {
         let target = self.now.monotonic_ms + ms;
@@ -341,7 +391,11 @@ impl Cluster {
             }
             self.set_time(next.max(self.now.monotonic_ms));
             for id in self.ids() {
-                let due = self.servers[&id].node.as_ref().and_then(Node::poll_timeout).is_some_and(|t| t <= self.now.monotonic_ms);
+                let due = self.servers[&id]
+                    .node
+                    .as_ref()
+                    .and_then(Node::poll_timeout)
+                    .is_some_and(|t| t <= self.now.monotonic_ms);
                 if due {
                     let now = self.now;
                     self.node_mut(id).handle_timeout(now);
@@ -406,13 +460,42 @@ impl Cluster {
         }
     }
 
+    /// No txn any server ever held as committed is missing from a serving server (where
+    /// its in-memory history still reaches back that far).
+    pub fn assert_no_committed_txn_lost(&self) {
+        for server in self.servers.values() {
+            let Some(node) = &server.node else { continue };
+            if !node.is_serving() {
+                continue;
+            }
+            let held: BTreeMap<i64, &LogEntry> = node.history().map(|entry| (entry.zxid(), entry)).collect();
+            for (zxid, entry) in &self.committed {
+                if *zxid > node.history_base_zxid() {
+                    assert_eq!(
+                        held.get(zxid),
+                        Some(&entry),
+                        "server {} lost committed zxid {zxid:#x}",
+                        node.server_id()
+                    );
+                }
+            }
+            let last = self.committed.keys().next_back().copied().unwrap_or(0);
+            assert!(node.last_logged_zxid() >= last, "server {} is behind a committed txn", node.server_id());
+        }
+    }
+
     /// Every live server that is serving has applied the same txns into the same tree.
     pub fn assert_replicas_agree(&self) {
         let serving: Vec<&Node> =
             self.servers.values().filter_map(|server| server.node.as_ref()).filter(|node| node.is_serving()).collect();
         let first = serving.first().expect("some server serves");
         for node in &serving[1..] {
-            assert_eq!(node.applied_zxid(), first.applied_zxid(), "server {} applied a different zxid", node.server_id());
+            assert_eq!(
+                node.applied_zxid(),
+                first.applied_zxid(),
+                "server {} applied a different zxid",
+                node.server_id()
+            );
             assert!(
                 node.database().tree == first.database().tree,
                 "server {} holds a different tree than server {}",
@@ -434,8 +517,14 @@ impl Cluster {
         let now = self.now;
         self.node_mut(server).handle_client_connected(connection, None, now);
         let (session_id, passwd) = session.unwrap_or((0, vec![0; 16]));
-        let request =
-            ConnectRequest { protocol_version: 0, last_zxid_seen, time_out: 1000, session_id, passwd: Buffer(passwd), read_only: Some(false) };
+        let request = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen,
+            time_out: 1000,
+            session_id,
+            passwd: Buffer(passwd),
+            read_only: Some(false),
+        };
         self.send_frame(connection, &proto::encode_framed(&request));
         connection
     }
@@ -455,8 +544,19 @@ impl Cluster {
     /// Connects a new session to `server` and waits for it.
     pub fn connect(&mut self, server: ServerId) -> Session {
         let connection = self.open(server, None, 0);
-        self.run_until(5_000, "the session to be created", |cluster| !cluster.inboxes[&connection].frames.is_empty() || cluster.inboxes[&connection].closed);
-        let frame = self.inboxes.get_mut(&connection).unwrap().frames.pop_front().expect("a connect response");
+        self.run_until(5_000, "the session to be created", |cluster| {
+            !cluster.inboxes[&connection].frames.is_empty() || cluster.inboxes[&connection].closed
+        });
+        let roles: Vec<_> = self
+            .ids()
+            .into_iter()
+            .filter(|id| self.is_up(*id))
+            .map(|id| (id, self.node(id).role(), self.node(id).current_epoch()))
+            .collect();
+        let frame =
+            self.inboxes.get_mut(&connection).unwrap().frames.pop_front().unwrap_or_else(|| {
+                panic!("no connect response from server {server} at {:?}; roles {roles:?}", self.now)
+            });
         let (body, _) = proto::split_frame(&frame, usize::MAX >> 1).unwrap().unwrap();
         let response = ConnectResponse::from_bytes(body).unwrap();
         assert_ne!(response.session_id, 0, "session refused");
