@@ -407,3 +407,113 @@ fn five_servers_survive_two_crashes_and_a_leader_loss() {
     cluster.assert_replicas_agree();
     cluster.assert_no_committed_txn_lost();
 }
+
+#[test]
+fn proposals_in_flight_are_bounded_by_the_named_limit() {
+    let mut cluster = Cluster::new_with(3, 0, |config| config.proposals_in_flight_max = 3);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let mut session = cluster.connect(leader);
+    // No follower can make anything durable, so nothing commits.
+    for id in cluster.ids() {
+        if id != leader {
+            cluster.servers.get_mut(&id).unwrap().hold_fsync = true;
+        }
+    }
+    let xids: Vec<i32> = (0..10)
+        .map(|i| {
+            cluster.send(
+                &mut session,
+                Request::Create(zk_core::proto::CreateRequest {
+                    path: format!("/q{i}"),
+                    data: None,
+                    acl: zk_core::acl::open_acl_unsafe(),
+                    flags: 0,
+                }),
+            )
+        })
+        .collect();
+    cluster.run_for(50);
+    let node = cluster.node(leader);
+    assert_eq!(node.last_logged_zxid() - node.committed_zxid(), 3, "three proposals in flight, the rest held back");
+    for id in cluster.ids() {
+        if id != leader {
+            cluster.servers.get_mut(&id).unwrap().hold_fsync = false;
+            cluster.fsync(id);
+        }
+    }
+    cluster.run_for(200);
+    let replies = cluster.receive(&mut session);
+    for xid in xids {
+        assert_eq!(replies[&xid].0.err, OK);
+    }
+    cluster.assert_replicas_agree();
+}
+
+#[test]
+fn proposals_in_flight_during_a_sync_are_neither_lost_nor_applied_twice() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let (late, slow) = (followers[0], followers[1]);
+    let mut session = cluster.connect(leader);
+    cluster.crash(late);
+    // Proposals stay in flight: the only other voter cannot make them durable yet.
+    cluster.servers.get_mut(&slow).unwrap().hold_fsync = true;
+    let xids: Vec<i32> = (0..5)
+        .map(|i| {
+            cluster.send(
+                &mut session,
+                Request::SetData(SetDataRequest { path: "/".into(), data: Some(vec![i]), version: -1 }),
+            )
+        })
+        .collect();
+    cluster.run_for(20);
+    assert!(cluster.node(leader).last_logged_zxid() > cluster.node(leader).committed_zxid());
+    // The late follower syncs while they are in flight, and its acknowledgements commit them.
+    cluster.record_messages = true;
+    cluster.start(late);
+    cluster.run_for(500);
+    let replies = cluster.receive(&mut session);
+    for xid in &xids {
+        assert_eq!(replies[xid].0.err, OK);
+    }
+    assert_eq!(cluster.node(late).database().tree.get("/").unwrap().stat.version, 5);
+    cluster.servers.get_mut(&slow).unwrap().hold_fsync = false;
+    cluster.fsync(slow);
+    cluster.run_for(200);
+    cluster.assert_replicas_agree();
+    cluster.assert_no_committed_txn_lost();
+}
+
+#[test]
+fn a_session_moves_to_another_server_with_its_ephemerals() {
+    let mut cluster = Cluster::new(3, 0);
+    cluster.start_all();
+    let leader = cluster.settle();
+    let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let mut session = cluster.connect(followers[0]);
+    assert_eq!(cluster.create(&mut session, "/mine", b"", CreateMode::Ephemeral).0, OK);
+    cluster.crash(followers[0]);
+    // The client reconnects elsewhere with its session id and password, and with the last
+    // zxid it saw, which the other follower has applied.
+    let connection = cluster.open(followers[1], Some((session.session_id, session.passwd.clone())), session.last_zxid);
+    cluster.run_for(10);
+    let frame = cluster.inboxes.get_mut(&connection).unwrap().frames.pop_front().expect("a connect response");
+    use zk_core::proto::Record;
+    let response = zk_core::proto::ConnectResponse::from_bytes(&frame[4..]).unwrap();
+    assert_eq!(response.session_id, session.session_id);
+    session.connection = connection;
+    assert_eq!(cluster.get_data(&mut session, "/mine", false), Some(Vec::new()));
+    // Its session lives on through the new server's pings past the old timeout.
+    for _ in 0..10 {
+        assert!(cluster.call(&mut session, Request::Ping).is_some());
+        cluster.run_for(200);
+    }
+    assert!(cluster.node(leader).database().tree.contains("/mine"));
+    // Closing it deletes the ephemeral everywhere.
+    assert_eq!(cluster.call(&mut session, Request::CloseSession).unwrap().0.err, OK);
+    cluster.run_for(50);
+    assert!(!cluster.node(leader).database().tree.contains("/mine"));
+}
