@@ -1,0 +1,1 @@
+//! zk-runtime-tokio: the zkd daemon (being written).

@@ -1,0 +1,1 @@
+//! zk-sim: the deterministic cluster simulator (being written).
