@@ -45,6 +45,9 @@ pub(super) struct Learner {
     phase: Phase,
     /// The leader is given up on if silent until here.
     pub(super) deadline_ms: u64,
+    /// During discovery, when to say hello again: the leader may still have been looking
+    /// when the first FOLLOWERINFO arrived, and dropped it.
+    info_resend_ms: u64,
     /// The last ACK sent.
     acked_zxid: i64,
 }
@@ -57,14 +60,29 @@ impl Learner {
     pub(super) fn is_up_to_date(&self) -> bool {
         matches!(self.phase, Phase::Broadcast { .. })
     }
+
+    pub(super) fn poll_timeout(&self) -> u64 {
+        if self.phase == Phase::Discovery {
+            self.deadline_ms.min(self.info_resend_ms)
+        } else {
+            self.deadline_ms
+        }
+    }
 }
 
 impl Node {
     pub(super) fn become_learner(&mut self, leader: ServerId, observer: bool) {
         let role = if observer { LearnerRole::Observer } else { LearnerRole::Follower };
         let deadline_ms = self.now.monotonic_ms + self.config.init_limit_ticks * self.config.tick_ms();
-        self.role =
-            Role::Learning(Box::new(Learner { leader, role, phase: Phase::Discovery, deadline_ms, acked_zxid: 0 }));
+        let info_resend_ms = self.now.monotonic_ms + self.config.tick_ms();
+        self.role = Role::Learning(Box::new(Learner {
+            leader,
+            role,
+            phase: Phase::Discovery,
+            deadline_ms,
+            info_resend_ms,
+            acked_zxid: 0,
+        }));
         self.learner_send_info();
     }
 
@@ -102,9 +120,15 @@ impl Node {
     }
 
     pub(super) fn learner_timeout(&mut self) {
-        if self.now.monotonic_ms >= self.learner_ref().deadline_ms {
+        let now_ms = self.now.monotonic_ms;
+        if now_ms >= self.learner_ref().deadline_ms {
             // The leader went silent for longer than the limit: elect again.
             self.become_looking();
+            return;
+        }
+        if self.learner_ref().phase == Phase::Discovery && now_ms >= self.learner_ref().info_resend_ms {
+            self.learner().info_resend_ms = now_ms + self.config.tick_ms();
+            self.learner_send_info();
         }
     }
 
@@ -140,6 +164,11 @@ impl Node {
                 self.learner().phase = Phase::EpochPersisting { epoch };
                 self.learner_durable();
             }
+            // A second LEADERINFO answers a repeated FOLLOWERINFO: already handled.
+            (
+                PeerMessage::LeaderInfo { epoch },
+                Phase::EpochPersisting { epoch: current } | Phase::AwaitingSync { epoch: current },
+            ) if epoch == current => {}
             (PeerMessage::Sync { mode, entries, committed_zxid }, Phase::AwaitingSync { epoch }) => {
                 if !self.learner_apply_sync(mode, entries) {
                     self.learner_give_up();

@@ -420,7 +420,7 @@ impl Node {
         match &self.role {
             Role::Looking(election) => election.poll_timeout(),
             Role::Leading(leader) => Some(leader.poll_timeout()),
-            Role::Learning(learner) => Some(learner.deadline_ms),
+            Role::Learning(learner) => Some(learner.poll_timeout()),
             Role::Stopped { .. } => None,
         }
     }
