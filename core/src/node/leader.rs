@@ -559,7 +559,13 @@ impl Node {
 
     fn leader_process_queue(&mut self) {
         loop {
-            let in_flight = self.history.range(self.committed_zxid, i64::MAX).count();
+            // Within one epoch, counters are consecutive: the difference is the count.
+            let (last, committed) = (self.history.last_zxid(), self.committed_zxid);
+            let in_flight = if crate::zab::epoch_of(last) == crate::zab::epoch_of(committed) {
+                (last - committed) as usize
+            } else {
+                self.history.range(committed, i64::MAX).count()
+            };
             if in_flight >= self.config.proposals_in_flight_max {
                 return;
             }
