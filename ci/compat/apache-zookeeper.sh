@@ -22,7 +22,8 @@ CFG
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
     echo $! >"$dir/pid"
     for _ in $(seq 1 100); do
-        if [[ $(exec 3<>"/dev/tcp/127.0.0.1/$port" && echo ruok >&3 && timeout 2 cat <&3) == imok ]] 2>/dev/null; then
+        # ruok answers before the server serves; srvr reports a mode only once it does.
+        if [[ $(exec 3<>"/dev/tcp/127.0.0.1/$port" && echo srvr >&3 && timeout 2 cat <&3) == *"Mode: "* ]] 2>/dev/null; then
             exit 0
         fi
         sleep 0.2

@@ -12,3 +12,11 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
+
+# kazoo, in a virtualenv under target/ so the system Python is left alone.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+venv="$root/target/compat-venv"
+if ! "$venv/bin/python" -c "import kazoo" 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "kazoo==2.11.0"
+fi
