@@ -1,4 +1,79 @@
-fn main() {
-    eprintln!("zkd is being written");
-    std::process::exit(1);
+//! zkd: a ZooKeeper-compatible server.
+//!
+//! `zkd [zoo.cfg]`. Without an argument it serves standalone on 127.0.0.1:2181 with its
+//! data in `./zkd-data`. Logs go to stderr, at the level RUST_LOG gives (info by default).
+//! SIGTERM or SIGINT shuts it down gracefully.
+
+// The daemon's entry point owns the process: its clock, signals and files.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::EnvFilter;
+use zk_runtime_tokio::config::Config;
+
+const USAGE: &str =
+    "usage: zkd [zoo.cfg]\n\nWithout a file, zkd serves standalone on 127.0.0.1:2181 with data in ./zkd-data.";
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let config = match arguments.as_slice() {
+        [] => Ok(Config::default()),
+        [flag] if flag == "-h" || flag == "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        [path] => Config::load(&PathBuf::from(path)),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!("configuration: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(error) = std::fs::create_dir_all(&config.data_dir) {
+        tracing::error!(dir = %config.data_dir.display(), %error, "cannot create the data directory");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("zkd").build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut server = zk_runtime_tokio::start(config).await?;
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        stopped = server.stopped() => {
+            stopped?;
+            return Ok(());
+        }
+    }
+    server.shutdown().await?;
+    Ok(())
 }

@@ -1,0 +1,242 @@
+//! Four-letter words: plain-text commands on the client port, answered in ZooKeeper's
+//! formats (`server/command/*.java`: StatCommand, MonitorCommand, ConfCommand, ...), since
+//! tools parse them (`zkServer.sh status` reads srvr's `Mode:` line, monitoring reads mntr).
+//!
+//! A connection whose first four bytes spell a known word gets one answer and is closed.
+//! Words outside `4lw.commands.whitelist` get ZooKeeper's refusal line.
+
+use std::fmt::Write;
+
+/// What zkd reports as its version: ZooKeeper's release whose protocol it speaks, then zkd's.
+pub const VERSION: &str = concat!("3.8.4-zkd-", env!("CARGO_PKG_VERSION"), ", built on 1970-01-01 00:00 UTC");
+
+/// ZooKeeper's answer while a server is not serving (looking for a leader, syncing).
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+
+/// The word in a connection's first four bytes, if they spell one zkd knows.
+pub fn parse(first: &[u8]) -> Option<&'static str> {
+    crate::config::FOUR_LETTER_WORDS.iter().copied().find(|word| word.as_bytes() == first)
+}
+
+/// ZooKeeper's line for a word outside the whitelist.
+pub fn refusal(word: &str) -> String {
+    format!("{word} is not executed because it is not in the whitelist.\n")
+}
+
+/// One client connection, as `stat` and `cons` list it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionFacts {
+    /// `ip:port` of the client.
+    pub remote: String,
+    pub queued: usize,
+    pub received: u64,
+    pub sent: u64,
+}
+
+/// Everything the words report, gathered by the node task.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// "leader", "follower", "observer" or "standalone".
+    pub mode: &'static str,
+    pub serving: bool,
+    pub zxid: i64,
+    pub node_count: usize,
+    pub watch_count: usize,
+    /// wchs: connections and paths of the data-watch table, and its watches.
+    pub data_watchers: usize,
+    pub data_watch_paths: usize,
+    pub data_watches: usize,
+    pub ephemerals_count: usize,
+    pub approximate_data_size: u64,
+    pub received: u64,
+    pub sent: u64,
+    pub outstanding: usize,
+    pub connections: Vec<ConnectionFacts>,
+    /// The lines of `conf`, in order.
+    pub conf: Vec<String>,
+    pub data_dir_size: u64,
+    pub log_dir_size: u64,
+    /// Group commits and log fsyncs so far (zkd's own mntr keys).
+    pub fsyncs: u64,
+    pub log_appends: u64,
+}
+
+/// The answer to `word` (already checked against the whitelist).
+pub fn answer(word: &str, facts: &Facts) -> String {
+    let mut out = String::new();
+    match word {
+        "ruok" => out.push_str("imok"),
+        "isro" => out.push_str(if facts.serving { "rw" } else { "null" }),
+        "envi" => envi(&mut out),
+        _ if !facts.serving => {
+            out.push_str(NOT_SERVING);
+            out.push('\n');
+        }
+        "srvr" | "stat" => stat(&mut out, word == "stat", facts),
+        "mntr" => mntr(&mut out, facts),
+        "conf" => {
+            for line in &facts.conf {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        "cons" => {
+            for connection in &facts.connections {
+                connection_line(&mut out, connection);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        "crst" => out.push_str("Connection stats reset.\n"),
+        "srst" => out.push_str("Server stats reset.\n"),
+        "dirs" => {
+            let _ = writeln!(out, "datadir_size: {}", facts.data_dir_size);
+            let _ = writeln!(out, "logdir_size: {}", facts.log_dir_size);
+        }
+        "wchs" => {
+            let _ = writeln!(
+                out,
+                "{} connections watching {} paths\nTotal watches:{}",
+                facts.data_watchers, facts.data_watch_paths, facts.data_watches
+            );
+        }
+        other => {
+            let _ = writeln!(out, "{other} is not supported by zkd yet.");
+        }
+    }
+    out
+}
+
+fn connection_line(out: &mut String, connection: &ConnectionFacts) {
+    let _ = write!(
+        out,
+        " /{}[1](queued={},recved={},sent={})",
+        connection.remote, connection.queued, connection.received, connection.sent
+    );
+}
+
+fn stat(out: &mut String, with_clients: bool, facts: &Facts) {
+    let _ = writeln!(out, "Zookeeper version: {VERSION}");
+    if with_clients {
+        out.push_str("Clients:\n");
+        for connection in &facts.connections {
+            connection_line(out, connection);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    // zkd does not measure request latency yet; ZooKeeper prints these zeros before the
+    // first request.
+    out.push_str("Latency min/avg/max: 0/0.0/0\n");
+    let _ = writeln!(out, "Received: {}", facts.received);
+    let _ = writeln!(out, "Sent: {}", facts.sent);
+    let _ = writeln!(out, "Connections: {}", facts.connections.len());
+    let _ = writeln!(out, "Outstanding: {}", facts.outstanding);
+    let _ = writeln!(out, "Zxid: 0x{:x}", facts.zxid);
+    let _ = writeln!(out, "Mode: {}", facts.mode);
+    let _ = writeln!(out, "Node count: {}", facts.node_count);
+    if facts.mode == "leader" {
+        out.push_str("Proposal sizes last/min/max: -1/-1/-1\n");
+    }
+}
+
+fn mntr(out: &mut String, facts: &Facts) {
+    let mut line = |key: &str, value: &dyn std::fmt::Display| {
+        let _ = writeln!(out, "zk_{key}\t{value}");
+    };
+    line("version", &VERSION);
+    line("server_state", &facts.mode);
+    line("avg_latency", &0.0);
+    line("max_latency", &0);
+    line("min_latency", &0);
+    line("packets_received", &facts.received);
+    line("packets_sent", &facts.sent);
+    line("num_alive_connections", &facts.connections.len());
+    line("outstanding_requests", &facts.outstanding);
+    line("znode_count", &facts.node_count);
+    line("watch_count", &facts.watch_count);
+    line("ephemerals_count", &facts.ephemerals_count);
+    line("approximate_data_size", &facts.approximate_data_size);
+    line("last_zxid", &format_args!("0x{:x}", facts.zxid));
+    line("fsync_count", &facts.fsyncs);
+    line("log_appends", &facts.log_appends);
+}
+
+fn envi(out: &mut String) {
+    out.push_str("Environment:\n");
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| String::from("localhost"));
+    let dir = std::env::current_dir().map(|dir| dir.display().to_string()).unwrap_or_default();
+    for (key, value) in [
+        ("zookeeper.version", VERSION.to_owned()),
+        ("host.name", host),
+        ("os.name", std::env::consts::OS.to_owned()),
+        ("os.arch", std::env::consts::ARCH.to_owned()),
+        ("user.dir", dir),
+        ("zkd.version", env!("CARGO_PKG_VERSION").to_owned()),
+    ] {
+        let _ = writeln!(out, "{key}={value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serving() -> Facts {
+        Facts {
+            mode: "standalone",
+            serving: true,
+            zxid: 0x1f,
+            node_count: 5,
+            received: 9,
+            sent: 8,
+            outstanding: 1,
+            connections: vec![ConnectionFacts { remote: "127.0.0.1:5000".into(), queued: 0, received: 3, sent: 2 }],
+            conf: vec!["clientPort=2181".into(), "tickTime=2000".into()],
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn only_known_words_are_recognised() {
+        assert_eq!(parse(b"ruok"), Some("ruok"));
+        assert_eq!(parse(b"mntr"), Some("mntr"));
+        assert_eq!(parse(&[0, 0, 0, 45]), None, "a frame length is not a word");
+        assert_eq!(parse(b"RUOK"), None);
+    }
+
+    #[test]
+    fn srvr_has_the_lines_tools_parse() {
+        let text = answer("srvr", &serving());
+        let expected = format!(
+            "Zookeeper version: {VERSION}\nLatency min/avg/max: 0/0.0/0\nReceived: 9\nSent: 8\nConnections: 1\n\
+             Outstanding: 1\nZxid: 0x1f\nMode: standalone\nNode count: 5\n"
+        );
+        assert_eq!(text, expected);
+        let stat = answer("stat", &serving());
+        assert!(stat.contains("Clients:\n /127.0.0.1:5000[1](queued=0,recved=3,sent=2)\n\nLatency"), "{stat}");
+        let leader = answer("srvr", &Facts { mode: "leader", ..serving() });
+        assert!(leader.ends_with("Mode: leader\nNode count: 5\nProposal sizes last/min/max: -1/-1/-1\n"));
+    }
+
+    #[test]
+    fn mntr_is_tab_separated_zk_keys() {
+        let text = answer("mntr", &serving());
+        assert!(text.starts_with(&format!("zk_version\t{VERSION}\nzk_server_state\tstandalone\n")), "{text}");
+        assert!(text.contains("zk_znode_count\t5\n"));
+        assert!(text.lines().all(|line| line.starts_with("zk_") && line.split('\t').count() == 2));
+    }
+
+    #[test]
+    fn simple_words() {
+        assert_eq!(answer("ruok", &Facts::default()), "imok");
+        assert_eq!(answer("isro", &serving()), "rw");
+        assert_eq!(answer("isro", &Facts::default()), "null");
+        assert_eq!(answer("conf", &serving()), "clientPort=2181\ntickTime=2000\n");
+        assert_eq!(answer("srvr", &Facts::default()), format!("{NOT_SERVING}\n"));
+        assert!(answer("envi", &Facts::default()).starts_with("Environment:\nzookeeper.version="));
+        assert_eq!(refusal("mntr"), "mntr is not executed because it is not in the whitelist.\n");
+        let wchs = answer("wchs", &Facts { data_watchers: 2, data_watch_paths: 3, data_watches: 4, ..serving() });
+        assert_eq!(wchs, "2 connections watching 3 paths\nTotal watches:4\n");
+    }
+}

@@ -1,0 +1,267 @@
+//! Quorum networking: one TCP connection per pair of servers, carrying zkd's peer messages
+//! (elections included).
+//!
+//! ZooKeeper uses two ports per server, one for Fast Leader Election and one for the
+//! quorum; zkd's core sends election notifications as ordinary peer messages, so zkd uses
+//! only the quorum port of each `server.N` line (the election port is accepted and unused).
+//!
+//! The server with the higher id dials the one with the lower id, so each pair has one
+//! connection; the dialer reconnects with capped exponential backoff. The first frame on a
+//! connection is a hello naming the dialer. Every frame is a u32 big-endian length and
+//! then the bytes of [`message::encode`]; a frame over [`codec::DECODE_BYTES_MAX`] or one
+//! that does not decode drops the link, and the node recovers as from any broken link.
+//!
+//! Each link reports itself up to the node task with a sender for its outgoing frames, and
+//! down when it breaks; link ids tell an old link's late report from the current one's.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use zk_core::codec;
+use zk_core::zab::message;
+use zk_core::zab::ServerId;
+
+use crate::server::Input;
+
+/// The hello's first bytes.
+const HELLO_MAGIC: [u8; 4] = *b"ZKDH";
+/// The hello's format version.
+const HELLO_VERSION: u16 = 1;
+/// Magic, version and the dialer's server id.
+const HELLO_BYTES: usize = 4 + 2 + 8;
+/// How long an accepted connection may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The first wait after a failed attempt; it doubles up to the maximum.
+pub const BACKOFF_MS_MIN: u64 = 50;
+pub const BACKOFF_MS_MAX: u64 = 2_000;
+/// Frames waiting to go out on one link. Beyond this the link is hopelessly behind, and
+/// the node task drops it rather than buffer without bound.
+pub const LINK_QUEUE_FRAMES_MAX: usize = 16_384;
+
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
+fn hello(server_id: ServerId) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(4 + HELLO_BYTES);
+    frame.extend_from_slice(&(HELLO_BYTES as u32).to_be_bytes());
+    frame.extend_from_slice(&HELLO_MAGIC);
+    frame.extend_from_slice(&HELLO_VERSION.to_be_bytes());
+    frame.extend_from_slice(&server_id.to_be_bytes());
+    frame
+}
+
+/// The dialer's id from a hello frame's body.
+fn parse_hello(body: &[u8]) -> Result<ServerId, String> {
+    if body.len() != HELLO_BYTES || body[..4] != HELLO_MAGIC {
+        return Err(String::from("not a zkd hello"));
+    }
+    let version = u16::from_be_bytes([body[4], body[5]]);
+    if version != HELLO_VERSION {
+        return Err(format!("hello version {version}, expected {HELLO_VERSION}"));
+    }
+    Ok(u64::from_be_bytes(body[6..14].try_into().expect("eight bytes")))
+}
+
+/// Reads one length-prefixed frame; `None` at a clean end of stream.
+async fn read_frame(reader: &mut (impl AsyncReadExt + Unpin), bytes_max: usize) -> Result<Option<Vec<u8>>, String> {
+    let mut prefix = [0u8; 4];
+    match reader.read_exact(&mut prefix).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error.to_string()),
+    }
+    let length = u32::from_be_bytes(prefix) as usize;
+    if length > bytes_max {
+        return Err(format!("a frame of {length} bytes is over the limit of {bytes_max}"));
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.map_err(|error| error.to_string())?;
+    Ok(Some(body))
+}
+
+/// Waits until shutdown is signalled (or the server is gone).
+pub(crate) async fn shutdown_signalled(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Accepts connections from servers with higher ids.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    my_id: ServerId,
+    known: Vec<ServerId>,
+    inputs: mpsc::Sender<Input>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown_signalled(&mut shutdown) => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (mut stream, remote) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "quorum accept failed");
+                tokio::time::sleep(Duration::from_millis(BACKOFF_MS_MIN)).await;
+                continue;
+            }
+        };
+        let (inputs, known, shutdown) = (inputs.clone(), known.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let hello = tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut stream, HELLO_BYTES)).await;
+            let peer = match hello {
+                Ok(Ok(Some(body))) => parse_hello(&body),
+                Ok(Ok(None)) => Err(String::from("closed before its hello")),
+                Ok(Err(problem)) => Err(problem),
+                Err(_) => Err(String::from("no hello in time")),
+            };
+            match peer {
+                Ok(peer) if peer > my_id && known.contains(&peer) => {
+                    run_link(stream, peer, remote, inputs, shutdown).await;
+                }
+                Ok(peer) => tracing::warn!(%remote, peer, "refusing a quorum connection from an unexpected server"),
+                Err(problem) => tracing::warn!(%remote, problem, "refusing a quorum connection"),
+            }
+        });
+    }
+}
+
+/// Keeps a connection to a server with a lower id, reconnecting with backoff.
+pub(crate) async fn dial_loop(
+    my_id: ServerId,
+    peer: ServerId,
+    address: SocketAddr,
+    inputs: mpsc::Sender<Input>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    debug_assert!(peer < my_id, "the higher id dials");
+    let mut backoff_ms = BACKOFF_MS_MIN;
+    loop {
+        let attempt = async {
+            let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+                .await
+                .map_err(|_| String::from("connect timed out"))?
+                .map_err(|error| error.to_string())?;
+            stream.write_all(&hello(my_id)).await.map_err(|error| error.to_string())?;
+            Ok::<TcpStream, String>(stream)
+        };
+        let attempt = tokio::select! {
+            _ = shutdown_signalled(&mut shutdown) => return,
+            attempt = attempt => attempt,
+        };
+        match attempt {
+            Ok(stream) => {
+                let started = tokio::time::Instant::now();
+                run_link(stream, peer, address, inputs.clone(), shutdown.clone()).await;
+                // A link that lived a while resets the backoff; one that broke at once
+                // (the peer refused it) keeps backing off.
+                if started.elapsed() > Duration::from_millis(BACKOFF_MS_MAX) {
+                    backoff_ms = BACKOFF_MS_MIN;
+                }
+            }
+            Err(problem) => tracing::debug!(peer, %address, problem, "cannot reach peer"),
+        }
+        tokio::select! {
+            _ = shutdown_signalled(&mut shutdown) => return,
+            _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
+        }
+        backoff_ms = (backoff_ms * 2).min(BACKOFF_MS_MAX);
+    }
+}
+
+/// Runs one established link until it breaks, the node drops it, or shutdown.
+async fn run_link(
+    stream: TcpStream,
+    peer: ServerId,
+    remote: SocketAddr,
+    inputs: mpsc::Sender<Input>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let link = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
+    let (sender, mut outgoing) = mpsc::channel::<Vec<u8>>(LINK_QUEUE_FRAMES_MAX);
+    if inputs.send(Input::PeerUp { peer, link, sender }).await.is_err() {
+        return;
+    }
+    tracing::info!(peer, %remote, link, "quorum link up");
+    let (mut reader, writer) = stream.into_split();
+    let read = async {
+        loop {
+            let frame = match read_frame(&mut reader, codec::DECODE_BYTES_MAX).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return String::from("closed by the peer"),
+                Err(problem) => return problem,
+            };
+            let message = match message::decode(&frame) {
+                Ok(message) => message,
+                Err(error) => return error.to_string(),
+            };
+            if inputs.send(Input::PeerMessage { peer, link, message }).await.is_err() {
+                return String::from("server stopping");
+            }
+        }
+    };
+    let write = async {
+        let mut writer = BufWriter::new(writer);
+        while let Some(bytes) = outgoing.recv().await {
+            let mut frame = bytes;
+            loop {
+                let prefix = (frame.len() as u32).to_be_bytes();
+                if let Err(error) = async {
+                    writer.write_all(&prefix).await?;
+                    writer.write_all(&frame).await
+                }
+                .await
+                {
+                    return error.to_string();
+                }
+                match outgoing.try_recv() {
+                    Ok(next) => frame = next,
+                    Err(_) => break,
+                }
+            }
+            if let Err(error) = writer.flush().await {
+                return error.to_string();
+            }
+        }
+        let _ = writer.shutdown().await;
+        String::from("dropped by the node")
+    };
+    let reason = tokio::select! {
+        reason = read => reason,
+        reason = write => reason,
+        _ = shutdown_signalled(&mut shutdown) => String::from("server stopping"),
+    };
+    tracing::info!(peer, %remote, link, reason, "quorum link down");
+    let _ = inputs.send(Input::PeerDown { peer, link }).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips_and_refuses_strangers() {
+        let frame = hello(7);
+        assert_eq!(&frame[..4], &(HELLO_BYTES as u32).to_be_bytes());
+        assert_eq!(parse_hello(&frame[4..]), Ok(7));
+        let mut wrong = frame[4..].to_vec();
+        wrong[4] = 9;
+        assert!(parse_hello(&wrong).unwrap_err().contains("version"));
+        assert!(parse_hello(b"GET / HTTP/1.1").is_err());
+    }
+
+    #[tokio::test]
+    async fn frames_over_the_limit_are_refused() {
+        let mut bytes: &[u8] = &[0, 0, 0, 9, 1, 2];
+        assert!(read_frame(&mut bytes, 8).await.unwrap_err().contains("over the limit"));
+        let mut bytes: &[u8] = &[0, 0, 0, 2, 1, 2];
+        assert_eq!(read_frame(&mut bytes, 8).await, Ok(Some(vec![1, 2])));
+        let mut empty: &[u8] = &[];
+        assert_eq!(read_frame(&mut empty, 8).await, Ok(None));
+    }
+}
