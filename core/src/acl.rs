@@ -285,12 +285,17 @@ pub fn mask_digest_ids(acl: &[Acl]) -> Vec<Acl> {
         .collect()
 }
 
-/// The whoAmI reply for a connection holding `ids`, in the same order (ZooKeeper's
-/// `AuthUtil.getClientInfos`): each identity's scheme and the user name its provider reports.
-/// `digest` reports the part before the first colon, `ip` the address itself, and schemes
-/// without a provider (`super`) an empty user.
+/// The whoAmI reply for a connection holding `ids` (ZooKeeper's `AuthUtil.getClientInfos`):
+/// each identity's scheme and the user name its provider reports. `digest` reports the part
+/// before the first colon, `ip` the address itself, and schemes without a provider (`super`)
+/// an empty user.
+///
+/// ZooKeeper keeps a connection's identities in a `ConcurrentHashMap` key set, so whoAmI
+/// lists them in that map's iteration order, not in the order they were added; zkd lists
+/// them in the same order (see [`java_hash_set_order`]) so clients see the same reply.
 pub fn client_infos(ids: &[Id]) -> Vec<ClientInfo> {
-    ids.iter()
+    java_hash_set_order(ids)
+        .into_iter()
         .map(|id| {
             let user = match id.scheme.as_str() {
                 SCHEME_DIGEST => java_split(&id.id, ':').first().map_or_else(String::new, |user| (*user).to_string()),
@@ -300,6 +305,34 @@ pub fn client_infos(ids: &[Id]) -> Vec<ClientInfo> {
             ClientInfo { auth_scheme: id.scheme.clone(), user }
         })
         .collect()
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units).
+fn java_string_hash(text: &str) -> i32 {
+    text.encode_utf16().fold(0i32, |hash, unit| hash.wrapping_mul(31).wrapping_add(i32::from(unit)))
+}
+
+/// The `hashCode` jute generates for `Id`: `37 * (37 * 17 + scheme) + id`.
+fn java_id_hash(id: &Id) -> i32 {
+    let result = 37i32.wrapping_mul(17).wrapping_add(java_string_hash(&id.scheme));
+    result.wrapping_mul(37).wrapping_add(java_string_hash(&id.id))
+}
+
+/// The order a `ConcurrentHashMap` (default capacity, load factor 0.75) iterates `ids`
+/// inserted in the given order: by bucket (`spread(hash) & (capacity - 1)`), then by
+/// insertion within a bucket. The table doubles whenever the count passes three quarters
+/// of its capacity. Within one bucket the order is insertion order, which is exact until the
+/// table resizes (past 12 identities; zkd allows 64).
+pub fn java_hash_set_order(ids: &[Id]) -> Vec<&Id> {
+    let mut capacity = 16usize;
+    while ids.len() > capacity - capacity / 4 {
+        capacity *= 2;
+    }
+    let spread = |hash: i32| ((hash ^ ((hash as u32) >> 16) as i32) & 0x7fff_ffff) as usize;
+    let mut ordered: Vec<(usize, usize, &Id)> =
+        ids.iter().enumerate().map(|(index, id)| (spread(java_id_hash(id)) & (capacity - 1), index, id)).collect();
+    ordered.sort_unstable_by_key(|(bucket, index, _)| (*bucket, *index));
+    ordered.into_iter().map(|(_, _, id)| id).collect()
 }
 
 /// Whether identities of `scheme` count as authenticated for the `auth` expansion (the
@@ -466,6 +499,23 @@ fn ip_matches(id: &str, acl_expr: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Recorded from Apache ZooKeeper 3.8.0: `addauth digest alice:secret` then `whoami` over
+    /// loopback lists the digest before the ip, although the ip was added first.
+    #[test]
+    fn whoami_lists_identities_in_java_hash_set_order() {
+        let ip = Id { scheme: "ip".into(), id: "127.0.0.1".into() };
+        let digest = Id { scheme: "digest".into(), id: "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=".into() };
+        let infos = client_infos(&[ip.clone(), digest.clone()]);
+        let schemes: Vec<&str> = infos.iter().map(|info| info.auth_scheme.as_str()).collect();
+        assert_eq!(schemes, ["digest", "ip"]);
+        assert_eq!(java_string_hash("ip"), 3367);
+        assert_eq!(java_string_hash(""), 0);
+        // The order does not depend on the order of insertion across buckets.
+        let infos = client_infos(&[digest, ip]);
+        assert_eq!(infos[0].auth_scheme, "digest");
+    }
     use super::*;
     use core::net::{Ipv4Addr, Ipv6Addr};
 
@@ -848,7 +898,8 @@ mod tests {
         let infos = client_infos(&ids);
         let pairs: Vec<(&str, &str)> =
             infos.iter().map(|info| (info.auth_scheme.as_str(), info.user.as_str())).collect();
-        assert_eq!(pairs, vec![("ip", "127.0.0.1"), ("super", ""), ("digest", "user"), ("digest", "")]);
+        // Listed in ZooKeeper's hash-set order, not the order given.
+        assert_eq!(pairs, vec![("digest", ""), ("digest", "user"), ("super", ""), ("ip", "127.0.0.1")]);
     }
 
     #[test]
