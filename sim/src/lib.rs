@@ -1,1 +1,123 @@
-//! zk-sim: the deterministic cluster simulator (being written).
+//! zk-sim: zkd's deterministic cluster simulator.
+//!
+//! A run is one seed: an ensemble of `zk_core::node::Node`s with simulated disks, a
+//! simulated network and clients speaking the real wire protocol, all in virtual time with
+//! every random choice drawn from one ChaCha stream seeded by the seed. A safety phase
+//! injects faults (partitions, crashes, pauses, slow disks, latency spikes) while checkers
+//! watch the ZAB invariants after every event; then a liveness phase heals everything and
+//! requires every client to make progress; then the clients' histories are checked
+//! (linearizability per znode, FIFO order and monotonic zxids per client, session
+//! guarantees).
+//!
+//! ```
+//! let report = zk_sim::run(zk_sim::SimConfig::new(7));
+//! assert!(!report.failed(), "{}", report.describe_failure());
+//! ```
+//!
+//! Every failure names its seed and a command that replays it.
+
+pub mod check;
+pub mod client;
+pub mod config;
+pub mod disk;
+pub mod faults;
+pub mod history;
+pub mod rng;
+pub mod trace;
+pub mod world;
+
+use std::panic::{self, AssertUnwindSafe};
+
+pub use check::Violation;
+pub use config::{FaultConfig, SimConfig};
+pub use world::{Stats, World};
+
+use history::Outcome;
+
+/// What one run did and found.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub config: SimConfig,
+    /// Virtual time simulated.
+    pub sim_ms: u64,
+    pub stats: Stats,
+    pub operations: usize,
+    /// Operations with a definite outcome (a reply came).
+    pub operations_completed: usize,
+    pub linearizability: check::linearizability::Summary,
+    pub faults: String,
+    pub violations: Vec<Violation>,
+    /// Matches of known, reported core issues (not failures unless the run is strict).
+    pub known_issues: Vec<String>,
+    /// The trace, when the run recorded one.
+    pub trace: Option<Vec<String>>,
+}
+
+impl RunReport {
+    pub fn failed(&self) -> bool {
+        !self.violations.is_empty()
+    }
+
+    /// The seed, the command that replays it, and what went wrong.
+    pub fn describe_failure(&self) -> String {
+        let mut text = format!(
+            "seed {} FAILED after {} of virtual time\n  replay: {}\n  or:     ZK_SIM_SEED={} cargo test -p zk-sim replay -- --nocapture\n",
+            self.config.seed,
+            trace::time(self.sim_ms),
+            self.config.replay_command(),
+            self.config.seed,
+        );
+        for violation in &self.violations {
+            text.push_str(&format!("  {violation}\n"));
+        }
+        text
+    }
+
+    /// The trace as one text, if recorded.
+    pub fn trace_text(&self) -> Option<String> {
+        self.trace.as_ref().map(|lines| {
+            let mut text = lines.join("\n");
+            text.push('\n');
+            text
+        })
+    }
+}
+
+/// Runs one seed to the end, catching a panic (a failed assertion in a node or in the
+/// simulator) as a violation.
+pub fn run(config: SimConfig) -> RunReport {
+    let mut world = World::new(config.clone());
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| world.run()));
+    if let Err(payload) = outcome {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+            .unwrap_or_else(|| String::from("a panic without a message"));
+        let time_ms = world.now_ms;
+        world.record(|| format!("PANIC {message}"));
+        world.violations.push(Violation { time_ms, checker: "panic", message });
+    }
+    report(world)
+}
+
+fn report(world: World) -> RunReport {
+    let operations_completed = world
+        .history
+        .operations
+        .iter()
+        .filter(|operation| matches!(operation.outcome, Outcome::Ok(_) | Outcome::Err(_)))
+        .count();
+    RunReport {
+        config: world.config.clone(),
+        sim_ms: world.now_ms,
+        stats: world.stats,
+        operations: world.history.operations.len(),
+        operations_completed,
+        linearizability: world.linearizability,
+        faults: world.faults.summary(),
+        violations: world.violations,
+        known_issues: world.known_issues,
+        trace: world.trace,
+    }
+}

@@ -1,0 +1,649 @@
+//! A ZooKeeper client as a state machine: it speaks the real wire protocol (encoded
+//! connect requests and request frames out, decoded replies in), pings when idle, gives up
+//! on a silent connection, reconnects to another server with the same session and the last
+//! zxid it saw, learns that its session expired, and runs a workload drawn from the seed.
+//!
+//! Like a server, a client owns no I/O: the world feeds it frames, closures and timer
+//! expiries and carries out its [`ClientAction`]s. Everything it does and sees goes into
+//! the run's [`History`].
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use zk_core::node::ConnectionId;
+use zk_core::proto::{
+    self, Buffer, CheckVersionRequest, ConnectRequest, ConnectResponse, CreateMode, CreateRequest, DeleteRequest,
+    ExistsRequest, GetChildrenRequest, GetDataRequest, MultiOp, MultiResult, OpCode, Record, Reply, Request, Response,
+    SetDataRequest, SyncRequest, XID_PING,
+};
+use zk_core::zab::ServerId;
+use zk_core::ErrorCode;
+
+use crate::history::{ClientId, History, ObservationKind, OpKind, Outcome, Value};
+use crate::rng::SimRng;
+
+/// What every client of a run shares.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    /// The servers a client may connect to (voters and observers).
+    pub servers: Vec<ServerId>,
+    /// The session timeout a client asks for.
+    pub session_timeout_ms: i32,
+    /// Operations a client keeps outstanding at once, at most.
+    pub pipeline_max: usize,
+    /// The number of single-znode registers `/k0..` that the linearizability checker reads.
+    pub keys: usize,
+    /// The longest pause between two operations of one client.
+    pub think_ms_max: u64,
+    /// A planted client bug (checker tests only).
+    pub planted: Option<crate::config::PlantedBug>,
+}
+
+/// Something the world must do for a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAction {
+    /// Open a connection to `server` and send the (length-prefixed) connect request.
+    Open { connection: ConnectionId, server: ServerId, frame: Vec<u8> },
+    /// Send a length-prefixed frame.
+    Send { connection: ConnectionId, frame: Vec<u8> },
+    /// Close the connection.
+    Close { connection: ConnectionId },
+}
+
+/// What the client is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The safety phase: the full workload.
+    Work,
+    /// The liveness phase: complete a write and a sync+read, then keep working.
+    Liveness { since_ms: u64, write_ms: Option<u64>, read_ms: Option<u64> },
+    /// The end of the run: keep the session alive, start nothing new.
+    Quiet,
+}
+
+#[derive(Clone, Debug)]
+struct Session {
+    id: i64,
+    password: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+enum Link {
+    Idle { retry_ms: u64 },
+    Connecting { connection: ConnectionId, server: ServerId, deadline_ms: u64 },
+    Connected { connection: ConnectionId, server: ServerId, timeout_ms: i32, last_heard_ms: u64, last_sent_ms: u64 },
+}
+
+/// Why a request was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Ping,
+    /// The request of operation `index` (the read half, for a sync+read).
+    Op(usize),
+    /// The sync half of sync+read operation `index`.
+    SyncHalf(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    xid: i32,
+    op: OpCode,
+    purpose: Purpose,
+}
+
+/// One client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: ClientId,
+    settings: ClientSettings,
+    link: Link,
+    session: Option<Session>,
+    last_zxid_seen: i64,
+    next_xid: i32,
+    in_flight: VecDeque<InFlight>,
+    /// sync+read operations whose sync failed, with the error.
+    syncs_failed: BTreeMap<usize, ErrorCode>,
+    /// The operation closing the session, while its reply is awaited.
+    closing: Option<usize>,
+    next_op_ms: u64,
+    connections_opened: u64,
+    actions: VecDeque<ClientAction>,
+    pub mode: Mode,
+    values_written: u64,
+    /// The last version seen of each register, for conditional writes.
+    known_versions: BTreeMap<String, i32>,
+    /// Operations of this client not yet complete.
+    open_ops: BTreeSet<usize>,
+}
+
+/// Replies with these errors say something definite about the state they were decided in.
+pub fn is_state_error(err: ErrorCode) -> bool {
+    matches!(err, ErrorCode::NoNode | ErrorCode::NodeExists | ErrorCode::BadVersion | ErrorCode::NotEmpty)
+}
+
+impl Client {
+    pub fn new(id: ClientId, settings: ClientSettings, now_ms: u64, rng: &mut SimRng) -> Client {
+        assert!(!settings.servers.is_empty(), "a client needs servers to talk to");
+        assert!(settings.pipeline_max > 0);
+        let retry_ms = now_ms + rng.range(0, 50);
+        Client {
+            id,
+            settings,
+            link: Link::Idle { retry_ms },
+            session: None,
+            last_zxid_seen: 0,
+            next_xid: 1,
+            in_flight: VecDeque::new(),
+            syncs_failed: BTreeMap::new(),
+            closing: None,
+            next_op_ms: now_ms,
+            connections_opened: 0,
+            actions: VecDeque::new(),
+            mode: Mode::Work,
+            values_written: 0,
+            known_versions: BTreeMap::new(),
+            open_ops: BTreeSet::new(),
+        }
+    }
+
+    // ---- getters ----
+
+    pub fn session_id(&self) -> Option<i64> {
+        self.session.as_ref().map(|session| session.id)
+    }
+
+    pub fn last_zxid_seen(&self) -> i64 {
+        self.last_zxid_seen
+    }
+
+    pub fn is_connected(&self) -> bool {
+        matches!(self.link, Link::Connected { .. })
+    }
+
+    /// The connection the client is using or opening.
+    pub fn connection(&self) -> Option<ConnectionId> {
+        match self.link {
+            Link::Idle { .. } => None,
+            Link::Connecting { connection, .. } | Link::Connected { connection, .. } => Some(connection),
+        }
+    }
+
+    // ---- outputs ----
+
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<ClientAction> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Client::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> u64 {
+        match self.link {
+            Link::Idle { retry_ms } => retry_ms,
+            Link::Connecting { deadline_ms, .. } => deadline_ms,
+            Link::Connected { timeout_ms, last_heard_ms, last_sent_ms, .. } => {
+                let mut deadline =
+                    (last_heard_ms + read_timeout_ms(timeout_ms)).min(last_sent_ms + ping_interval_ms(timeout_ms));
+                if self.may_issue() {
+                    deadline = deadline.min(self.next_op_ms);
+                }
+                deadline
+            }
+        }
+    }
+
+    // ---- inputs ----
+
+    /// Timers: reconnecting, giving up on a connection attempt or a silent server, pings,
+    /// and the next operation of the workload.
+    pub fn handle_timeout(&mut self, now_ms: u64, rng: &mut SimRng, history: &mut History) {
+        match self.link.clone() {
+            Link::Idle { retry_ms } if now_ms >= retry_ms => self.connect(now_ms, rng),
+            Link::Idle { .. } => {}
+            Link::Connecting { connection, deadline_ms, .. } if now_ms >= deadline_ms => {
+                self.actions.push_back(ClientAction::Close { connection });
+                self.lose_connection(now_ms, rng, history);
+            }
+            Link::Connecting { .. } => {}
+            Link::Connected { connection, timeout_ms, last_heard_ms, last_sent_ms, .. } => {
+                if now_ms >= last_heard_ms + read_timeout_ms(timeout_ms) {
+                    // ZooKeeper's client gives up on a server it has not heard from in two
+                    // thirds of the session timeout, and tries another.
+                    self.actions.push_back(ClientAction::Close { connection });
+                    self.lose_connection(now_ms, rng, history);
+                    return;
+                }
+                if now_ms >= last_sent_ms + ping_interval_ms(timeout_ms) {
+                    self.send(Request::Ping, Purpose::Ping, now_ms, history);
+                }
+                if self.may_issue() && now_ms >= self.next_op_ms {
+                    self.issue(now_ms, rng, history);
+                    self.next_op_ms = now_ms + rng.range(1, self.settings.think_ms_max);
+                }
+            }
+        }
+    }
+
+    /// A frame (with its length prefix) arrived on `connection`.
+    pub fn handle_frame(
+        &mut self,
+        connection: ConnectionId,
+        frame: &[u8],
+        now_ms: u64,
+        rng: &mut SimRng,
+        history: &mut History,
+    ) {
+        if self.connection() != Some(connection) {
+            return;
+        }
+        let body = match proto::split_frame(frame, usize::MAX >> 1) {
+            Ok(Some((body, used))) if used == frame.len() => body,
+            other => {
+                let problem = format!("not one whole frame: {other:?}");
+                self.protocol_error(connection, problem, now_ms, rng, history);
+                return;
+            }
+        };
+        match self.link.clone() {
+            Link::Connecting { server, .. } => self.connect_response(connection, server, body, now_ms, rng, history),
+            Link::Connected { .. } => self.reply(connection, body, now_ms, rng, history),
+            Link::Idle { .. } => unreachable!("no connection while idle"),
+        }
+    }
+
+    /// The connection closed (the server closed it, or it broke).
+    pub fn handle_closed(&mut self, connection: ConnectionId, now_ms: u64, rng: &mut SimRng, history: &mut History) {
+        if self.connection() == Some(connection) {
+            self.lose_connection(now_ms, rng, history);
+        }
+    }
+
+    // ---- the connection ----
+
+    fn connect(&mut self, now_ms: u64, rng: &mut SimRng) {
+        let server = *rng.pick(&self.settings.servers);
+        self.connections_opened += 1;
+        let connection = ((self.id as u64 + 1) << 32) | self.connections_opened;
+        let (session_id, password) = match &self.session {
+            Some(session) => (session.id, session.password.clone()),
+            None => (0, vec![0; 16]),
+        };
+        let forget = self.settings.planted == Some(crate::config::PlantedBug::LastZxidForgotten);
+        let request = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: if forget { 0 } else { self.last_zxid_seen },
+            time_out: self.settings.session_timeout_ms,
+            session_id,
+            passwd: Buffer(password),
+            read_only: Some(false),
+        };
+        self.actions.push_back(ClientAction::Open { connection, server, frame: proto::encode_framed(&request) });
+        // ZooKeeper's connect timeout: the session timeout shared among the servers.
+        let servers = self.settings.servers.len() as u64;
+        let connect_timeout_ms = (self.settings.session_timeout_ms as u64 / servers).max(100);
+        self.link = Link::Connecting { connection, server, deadline_ms: now_ms + connect_timeout_ms };
+    }
+
+    fn connect_response(
+        &mut self,
+        connection: ConnectionId,
+        server: ServerId,
+        body: &[u8],
+        now_ms: u64,
+        rng: &mut SimRng,
+        history: &mut History,
+    ) {
+        let response = match ConnectResponse::from_bytes(body) {
+            Ok(response) => response,
+            Err(error) => {
+                self.protocol_error(connection, format!("connect response: {error}"), now_ms, rng, history);
+                return;
+            }
+        };
+        if response.time_out <= 0 || response.session_id == 0 {
+            // The session is gone: ZooKeeper's client reports SESSION_EXPIRED. This one
+            // starts a new session, as an application would.
+            if let Some(session) = self.session.take() {
+                history.observe(now_ms, self.id, ObservationKind::SessionExpired { session_id: session.id });
+            }
+            self.actions.push_back(ClientAction::Close { connection });
+            self.lose_connection(now_ms, rng, history);
+            return;
+        }
+        if let Some(session) = &self.session {
+            if session.id != response.session_id {
+                let problem = format!("asked for session {:#x}, got {:#x}", session.id, response.session_id);
+                self.protocol_error(connection, problem, now_ms, rng, history);
+                return;
+            }
+        }
+        self.session = Some(Session { id: response.session_id, password: response.passwd.0 });
+        history.observe(
+            now_ms,
+            self.id,
+            ObservationKind::Connected {
+                connection,
+                server,
+                session_id: response.session_id,
+                last_zxid_seen: self.last_zxid_seen,
+            },
+        );
+        self.link = Link::Connected {
+            connection,
+            server,
+            timeout_ms: response.time_out,
+            last_heard_ms: now_ms,
+            last_sent_ms: now_ms,
+        };
+        self.next_op_ms = self.next_op_ms.max(now_ms);
+    }
+
+    fn protocol_error(
+        &mut self,
+        connection: ConnectionId,
+        problem: String,
+        now_ms: u64,
+        rng: &mut SimRng,
+        history: &mut History,
+    ) {
+        history.observe(now_ms, self.id, ObservationKind::Undecodable { connection, problem });
+        self.actions.push_back(ClientAction::Close { connection });
+        self.lose_connection(now_ms, rng, history);
+    }
+
+    /// Everything outstanding on the connection has an unknown outcome now; try another
+    /// server after a short back-off.
+    fn lose_connection(&mut self, now_ms: u64, rng: &mut SimRng, history: &mut History) {
+        if let Some(connection) = self.connection() {
+            history.observe(now_ms, self.id, ObservationKind::ConnectionLost { connection });
+        }
+        for in_flight in std::mem::take(&mut self.in_flight) {
+            if let Purpose::Op(index) = in_flight.purpose {
+                self.finish(index, Outcome::Unknown, None, now_ms, history);
+            }
+        }
+        // A sync+read whose read was never sent is unknown too.
+        for index in std::mem::take(&mut self.open_ops) {
+            history.complete(index, Outcome::Unknown, None, now_ms);
+        }
+        self.syncs_failed.clear();
+        self.closing = None;
+        self.link = Link::Idle { retry_ms: now_ms + rng.range(5, 100) };
+    }
+
+    // ---- requests and replies ----
+
+    fn may_issue(&self) -> bool {
+        let outstanding = self.in_flight.iter().filter(|in_flight| in_flight.purpose != Purpose::Ping).count();
+        matches!(self.link, Link::Connected { .. })
+            && self.session.is_some()
+            && self.closing.is_none()
+            && self.mode != Mode::Quiet
+            && outstanding < self.settings.pipeline_max
+    }
+
+    fn send(&mut self, request: Request, purpose: Purpose, now_ms: u64, history: &mut History) -> i32 {
+        let Link::Connected { connection, ref mut last_sent_ms, .. } = self.link else {
+            unreachable!("requests go out on a connected link only")
+        };
+        *last_sent_ms = now_ms;
+        let xid = if purpose == Purpose::Ping {
+            XID_PING
+        } else {
+            let xid = self.next_xid;
+            self.next_xid += 1;
+            xid
+        };
+        let op = request.op_code();
+        self.in_flight.push_back(InFlight { xid, op, purpose });
+        history.observe(now_ms, self.id, ObservationKind::Sent { connection, xid, op });
+        self.actions.push_back(ClientAction::Send { connection, frame: proto::encode_request(xid, &request) });
+        xid
+    }
+
+    fn reply(&mut self, connection: ConnectionId, body: &[u8], now_ms: u64, rng: &mut SimRng, history: &mut History) {
+        let in_flight = &self.in_flight;
+        let decoded = proto::decode_reply(body, |xid| {
+            in_flight.iter().find(|pending| pending.xid == xid).map(|pending| pending.op)
+        });
+        let (header, reply) = match decoded {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                self.protocol_error(connection, format!("reply: {error}"), now_ms, rng, history);
+                return;
+            }
+        };
+        if let Link::Connected { ref mut last_heard_ms, .. } = self.link {
+            *last_heard_ms = now_ms;
+        }
+        let response = match reply {
+            Reply::Notification(_) => return,
+            Reply::Response(_, response) => response,
+        };
+        history.observe(
+            now_ms,
+            self.id,
+            ObservationKind::Reply { connection, xid: header.xid, zxid: header.zxid, err: header.err },
+        );
+        if header.zxid > 0 {
+            self.last_zxid_seen = self.last_zxid_seen.max(header.zxid);
+        }
+        let Some(position) = self.in_flight.iter().position(|pending| pending.xid == header.xid) else {
+            // A ping reply nobody waits for (pings are not always outstanding).
+            return;
+        };
+        let answered = self.in_flight.remove(position).expect("position is in range");
+        let err = ErrorCode::from_code(header.err).unwrap_or(ErrorCode::SystemError);
+        match answered.purpose {
+            Purpose::Ping => {}
+            Purpose::SyncHalf(index) => {
+                if err != ErrorCode::Ok {
+                    self.syncs_failed.insert(index, err);
+                }
+            }
+            Purpose::Op(index) => {
+                let outcome = self.outcome(index, err, response, history);
+                self.finish(index, outcome, Some(header.zxid), now_ms, history);
+                if self.closing == Some(index) {
+                    self.closing = None;
+                    if err == ErrorCode::Ok {
+                        if let Some(session) = self.session.take() {
+                            history.observe(now_ms, self.id, ObservationKind::SessionClosed { session_id: session.id });
+                        }
+                        self.actions.push_back(ClientAction::Close { connection });
+                        self.lose_connection(now_ms, rng, history);
+                    }
+                }
+            }
+        }
+    }
+
+    fn outcome(&mut self, index: usize, err: ErrorCode, response: Response, history: &History) -> Outcome {
+        let kind = &history.operations[index].kind;
+        if let Some(sync_err) = self.syncs_failed.remove(&index) {
+            return Outcome::Err(sync_err);
+        }
+        if err != ErrorCode::Ok {
+            return Outcome::Err(err);
+        }
+        let value = match response {
+            Response::Create(created) => Value::Path(created.path),
+            Response::Create2(created) => Value::Path(created.path),
+            Response::SetData(set) => {
+                if let Some(path) = kind.path() {
+                    self.known_versions.insert(path.to_owned(), set.stat.version);
+                }
+                Value::Version(set.stat.version)
+            }
+            Response::GetData(data) => {
+                if let Some(path) = kind.path() {
+                    self.known_versions.insert(path.to_owned(), data.stat.version);
+                }
+                Value::Data { data: data.data.unwrap_or_default(), version: data.stat.version }
+            }
+            Response::Exists(exists) => Value::Exists { version: exists.stat.version },
+            Response::GetChildren(children) => Value::Children(children.children),
+            Response::Multi(results) => Value::Multi(
+                results
+                    .iter()
+                    .map(|result| match result {
+                        MultiResult::Error(code) => code.code(),
+                        _ => 0,
+                    })
+                    .collect(),
+            ),
+            _ => Value::None,
+        };
+        Outcome::Ok(value)
+    }
+
+    fn finish(&mut self, index: usize, outcome: Outcome, zxid: Option<i64>, now_ms: u64, history: &mut History) {
+        if !self.open_ops.remove(&index) {
+            return;
+        }
+        if let Mode::Liveness { since_ms, ref mut write_ms, ref mut read_ms } = self.mode {
+            let operation = &history.operations[index];
+            let definite = match &outcome {
+                Outcome::Ok(_) => true,
+                Outcome::Err(err) => is_state_error(*err),
+                Outcome::Pending | Outcome::Unknown => false,
+            };
+            if definite && operation.invoke_ms >= since_ms {
+                match operation.kind {
+                    OpKind::SyncRead { .. } => *read_ms = read_ms.or(Some(now_ms)),
+                    ref kind if kind.is_write() => *write_ms = write_ms.or(Some(now_ms)),
+                    _ => {}
+                }
+            }
+        }
+        history.complete(index, outcome, zxid, now_ms);
+    }
+
+    // ---- the workload ----
+
+    fn key(&self, rng: &mut SimRng) -> String {
+        format!("/k{}", rng.below(self.settings.keys as u64))
+    }
+
+    fn value(&mut self) -> Vec<u8> {
+        self.values_written += 1;
+        format!("c{}:{}", self.id, self.values_written).into_bytes()
+    }
+
+    fn issue(&mut self, now_ms: u64, rng: &mut SimRng, history: &mut History) {
+        let Link::Connected { server, .. } = self.link else { unreachable!("checked by may_issue") };
+        let session_id = self.session.as_ref().map_or(0, |session| session.id);
+        // In the liveness phase a client first makes sure of a write, then of a sync+read.
+        let forced = match self.mode {
+            Mode::Liveness { write_ms: None, .. } => Some(1),
+            Mode::Liveness { read_ms: None, .. } => Some(7),
+            _ => None,
+        };
+        // create, setData, conditional setData, delete, getData, exists, getChildren,
+        // sync+read, ephemeral, sequential, parents, multi, closeSession
+        let weights = [8, 20, 8, 4, 10, 5, 4, 16, 6, 5, 2, 5, 1];
+        let choice = forced.unwrap_or_else(|| rng.weighted(&weights).expect("weights are positive"));
+        let acl = zk_core::acl::open_acl_unsafe();
+        let create = |path: String, data: Vec<u8>, mode: CreateMode| {
+            Request::Create(CreateRequest { path, data: Some(data), acl: acl.clone(), flags: mode.code() })
+        };
+        let (kind, requests) = match choice {
+            0 => {
+                let (path, data) = (self.key(rng), self.value());
+                let request = create(path.clone(), data.clone(), CreateMode::Persistent);
+                (OpKind::Create { path, data, mode: CreateMode::Persistent }, vec![request])
+            }
+            1 | 2 => {
+                let (path, data) = (self.key(rng), self.value());
+                let version = if choice == 2 { self.known_versions.get(&path).copied().unwrap_or(0) } else { -1 };
+                let request =
+                    Request::SetData(SetDataRequest { path: path.clone(), data: Some(data.clone()), version });
+                (OpKind::SetData { path, data, version }, vec![request])
+            }
+            3 => {
+                let path = self.key(rng);
+                let version = if rng.percent(50) { self.known_versions.get(&path).copied().unwrap_or(0) } else { -1 };
+                let request = Request::Delete(DeleteRequest { path: path.clone(), version });
+                (OpKind::Delete { path, version }, vec![request])
+            }
+            4 => {
+                let path = self.key(rng);
+                let request = Request::GetData(GetDataRequest { path: path.clone(), watch: false });
+                (OpKind::GetData { path }, vec![request])
+            }
+            5 => {
+                let path = self.key(rng);
+                let request = Request::Exists(ExistsRequest { path: path.clone(), watch: false });
+                (OpKind::Exists { path }, vec![request])
+            }
+            6 => {
+                let path = (*rng.pick(&["/", "/e", "/s", "/m"])).to_owned();
+                let request = Request::GetChildren(GetChildrenRequest { path: path.clone(), watch: false });
+                (OpKind::GetChildren { path }, vec![request])
+            }
+            7 => {
+                let path = self.key(rng);
+                let sync = Request::Sync(SyncRequest { path: path.clone() });
+                let read = Request::GetData(GetDataRequest { path: path.clone(), watch: false });
+                if self.settings.planted == Some(crate::config::PlantedBug::SyncSkipped) {
+                    (OpKind::SyncRead { path }, vec![read])
+                } else {
+                    (OpKind::SyncRead { path }, vec![sync, read])
+                }
+            }
+            8 => {
+                let path = format!("/e/c{}-{}", self.id, self.values_written);
+                let data = self.value();
+                let request = create(path.clone(), data.clone(), CreateMode::Ephemeral);
+                (OpKind::Create { path, data, mode: CreateMode::Ephemeral }, vec![request])
+            }
+            9 => {
+                let mode =
+                    if rng.percent(50) { CreateMode::EphemeralSequential } else { CreateMode::PersistentSequential };
+                let (path, data) = (String::from("/s/n-"), self.value());
+                let request = create(path.clone(), data.clone(), mode);
+                (OpKind::Create { path, data, mode }, vec![request])
+            }
+            10 => {
+                let path = (*rng.pick(&["/e", "/s", "/m"])).to_owned();
+                let request = create(path.clone(), Vec::new(), CreateMode::Persistent);
+                (OpKind::Create { path, data: Vec::new(), mode: CreateMode::Persistent }, vec![request])
+            }
+            11 => {
+                let created = format!("/m/c{}-{}", self.id, self.values_written);
+                let previous = format!("/m/c{}-{}", self.id, self.values_written.saturating_sub(1));
+                let data = self.value();
+                let ops = vec![
+                    MultiOp::Check(CheckVersionRequest { path: "/m".into(), version: -1 }),
+                    MultiOp::Create {
+                        op: OpCode::Create,
+                        request: CreateRequest { path: created.clone(), data: Some(data), acl: acl.clone(), flags: 0 },
+                    },
+                    MultiOp::Delete(DeleteRequest { path: previous.clone(), version: -1 }),
+                ];
+                (OpKind::Multi { paths: vec![created, previous] }, vec![Request::Multi(ops)])
+            }
+            _ => (OpKind::CloseSession, vec![Request::CloseSession]),
+        };
+        let index = history.invoke(self.id, session_id, server, kind, now_ms);
+        self.open_ops.insert(index);
+        let last = requests.len() - 1;
+        for (position, request) in requests.into_iter().enumerate() {
+            let purpose = if position == last { Purpose::Op(index) } else { Purpose::SyncHalf(index) };
+            let xid = self.send(request, purpose, now_ms, history);
+            history.operations[index].xid = Some(xid);
+        }
+        if history.operations[index].kind == OpKind::CloseSession {
+            self.closing = Some(index);
+        }
+    }
+}
+
+/// ZooKeeper's client read timeout: two thirds of the session timeout.
+fn read_timeout_ms(timeout_ms: i32) -> u64 {
+    (timeout_ms.max(3) as u64) * 2 / 3
+}
+
+/// A client pings when it has sent nothing for a third of the session timeout.
+fn ping_interval_ms(timeout_ms: i32) -> u64 {
+    (timeout_ms.max(3) as u64) / 3
+}

@@ -1,0 +1,235 @@
+//! What a run looks like: the ensemble's shape, the clients, the phases' lengths and the
+//! faults that may be injected.
+
+use std::fmt;
+
+/// The kinds of fault the simulator injects, each with a weight (0 switches it off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultConfig {
+    /// Splits the servers into two random groups that cannot talk.
+    pub partition: u32,
+    /// Cuts one random server off from every other.
+    pub isolate_one: u32,
+    /// Cuts the current leader off from every other server.
+    pub isolate_leader: u32,
+    /// A link (or a server's links) going down and up several times in a row.
+    pub flapping: u32,
+    /// Kills a server (pending writes lost or torn) and restarts it from disk later.
+    pub crash: u32,
+    /// Freezes a server's process (a GC pause), sometimes for longer than the session
+    /// timeout.
+    pub pause: u32,
+    /// Makes a server's fsyncs slow.
+    pub slow_fsync: u32,
+    /// Adds a large delay to every message to and from a server.
+    pub latency_spike: u32,
+    /// Crashes every server at once (pending writes lost or torn on each), then restarts
+    /// them one by one.
+    pub power_loss: u32,
+    /// The mean time between two fault injections.
+    pub interval_ms_mean: u64,
+    /// Faults active at the same time, at most.
+    pub active_max: usize,
+}
+
+/// The fault kinds by name, in the order of [`FaultConfig::weights`].
+pub const FAULT_KINDS: [&str; 9] = [
+    "partition",
+    "isolate_one",
+    "isolate_leader",
+    "flapping",
+    "crash",
+    "pause",
+    "slow_fsync",
+    "latency_spike",
+    "power_loss",
+];
+
+impl FaultConfig {
+    /// Every kind of fault, with default weights.
+    pub fn all() -> FaultConfig {
+        FaultConfig {
+            partition: 3,
+            isolate_one: 2,
+            isolate_leader: 3,
+            flapping: 2,
+            crash: 3,
+            pause: 2,
+            slow_fsync: 2,
+            latency_spike: 2,
+            power_loss: 1,
+            interval_ms_mean: 600,
+            active_max: 2,
+        }
+    }
+
+    /// No faults: a healthy network and healthy processes.
+    pub fn none() -> FaultConfig {
+        FaultConfig { interval_ms_mean: 600, active_max: 2, ..FaultConfig::with_weights([0; 9]) }
+    }
+
+    fn with_weights(weights: [u32; 9]) -> FaultConfig {
+        let [partition, isolate_one, isolate_leader, flapping, crash, pause, slow_fsync, latency_spike, power_loss] =
+            weights;
+        FaultConfig {
+            partition,
+            isolate_one,
+            isolate_leader,
+            flapping,
+            crash,
+            pause,
+            slow_fsync,
+            latency_spike,
+            power_loss,
+            interval_ms_mean: 600,
+            active_max: 2,
+        }
+    }
+
+    pub fn weights(&self) -> [u32; 9] {
+        [
+            self.partition,
+            self.isolate_one,
+            self.isolate_leader,
+            self.flapping,
+            self.crash,
+            self.pause,
+            self.slow_fsync,
+            self.latency_spike,
+            self.power_loss,
+        ]
+    }
+
+    pub fn any(&self) -> bool {
+        self.weights().iter().any(|&weight| weight > 0)
+    }
+
+    /// Parses `all`, `none`, or a comma-separated list of kinds, each optionally weighted:
+    /// `crash,pause=3,partition`.
+    pub fn parse(text: &str) -> Result<FaultConfig, String> {
+        match text.trim() {
+            "all" => return Ok(FaultConfig::all()),
+            "none" | "" => return Ok(FaultConfig::none()),
+            _ => {}
+        }
+        let mut weights = [0u32; 9];
+        for item in text.split(',') {
+            let (name, weight) = match item.split_once('=') {
+                Some((name, weight)) => {
+                    (name.trim(), weight.trim().parse::<u32>().map_err(|error| format!("fault {item:?}: {error}"))?)
+                }
+                None => (item.trim(), 1),
+            };
+            let index = FAULT_KINDS
+                .iter()
+                .position(|kind| *kind == name)
+                .ok_or_else(|| format!("unknown fault kind {name:?}; known: all, none, {}", FAULT_KINDS.join(", ")))?;
+            weights[index] = weight;
+        }
+        Ok(FaultConfig::with_weights(weights))
+    }
+}
+
+impl fmt::Display for FaultConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let on: Vec<String> = FAULT_KINDS
+            .iter()
+            .zip(self.weights())
+            .filter(|(_, weight)| *weight > 0)
+            .map(|(kind, weight)| format!("{kind}={weight}"))
+            .collect();
+        if on.is_empty() {
+            write!(f, "none")
+        } else {
+            write!(f, "{}", on.join(","))
+        }
+    }
+}
+
+/// A deliberate bug the simulator can plant in its own driver or clients (never in core),
+/// to show that the checkers catch that class of bug end to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// The disk reports an fsync complete as soon as it is asked, before the writes are
+    /// durable: a crash loses acknowledged txns (the class of ZOOKEEPER-3911, -4643: an
+    /// acknowledgement that runs ahead of durability).
+    FsyncLies,
+    /// Clients send the read of a sync+read without the sync: a follower answers from its
+    /// possibly stale state (a read served after sync without waiting for the leader).
+    SyncSkipped,
+    /// Clients reconnect without the last zxid they saw, so a lagging server accepts them
+    /// and serves an older view.
+    LastZxidForgotten,
+}
+
+/// One run of the simulator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Voting servers (ids 1..=voters).
+    pub voters: u64,
+    /// Observers (ids after the voters).
+    pub observers: u64,
+    pub clients: usize,
+    /// How long faults are injected, in virtual milliseconds.
+    pub safety_ms: u64,
+    /// How long, once faults stop and everything heals, every client has to complete a
+    /// write and a sync+read.
+    pub liveness_ms_max: u64,
+    pub faults: FaultConfig,
+    /// Records a readable trace of every event.
+    pub trace: bool,
+    /// Counts matches of known, reported core issues as violations too.
+    pub strict: bool,
+    /// A deliberate bug to plant (tests of the checkers only).
+    pub planted: Option<PlantedBug>,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            voters: 3,
+            observers: 0,
+            clients: 4,
+            safety_ms: 4_000,
+            liveness_ms_max: 20_000,
+            faults: FaultConfig::all(),
+            trace: false,
+            strict: false,
+            planted: None,
+        }
+    }
+
+    /// The command that replays this run.
+    pub fn replay_command(&self) -> String {
+        format!(
+            "cargo run -p zk-sim --release -- --seeds {seed}..{next} --servers {voters} --observers {observers} \
+             --clients {clients} --safety-ms {safety} --faults {faults}{strict} --trace trace-{seed}.txt",
+            seed = self.seed,
+            next = self.seed + 1,
+            voters = self.voters,
+            observers = self.observers,
+            clients = self.clients,
+            safety = self.safety_ms,
+            faults = self.faults,
+            strict = if self.strict { " --strict" } else { "" },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_lists_parse_and_print_back() {
+        assert_eq!(FaultConfig::parse("all").unwrap(), FaultConfig::all());
+        assert!(!FaultConfig::parse("none").unwrap().any());
+        let some = FaultConfig::parse("crash,pause=3").unwrap();
+        assert_eq!((some.crash, some.pause, some.partition), (1, 3, 0));
+        assert_eq!(some.to_string(), "crash=1,pause=3");
+        assert_eq!(FaultConfig::parse(&some.to_string()).unwrap(), some);
+        assert!(FaultConfig::parse("meteor").is_err());
+    }
+}

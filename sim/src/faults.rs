@@ -1,0 +1,300 @@
+//! Fault injection, drawn from the seed: partitions (random split, one server cut off, the
+//! leader cut off, flapping links), crashes with restart from disk, process pauses (some
+//! longer than the session timeout), slow fsyncs and latency spikes.
+//!
+//! During the safety phase a fault is injected at random intervals, while fewer than
+//! `active_max` are active; each undoes itself after a random duration. When the liveness
+//! phase begins every active fault is undone at once and nothing new is injected.
+
+use std::collections::BTreeMap;
+
+use zk_core::zab::ServerId;
+
+use crate::config::{FaultConfig, FAULT_KINDS};
+use crate::world::{Event, Phase, World};
+
+/// A fault-related event in the queue.
+#[derive(Clone, Debug)]
+pub enum FaultEvent {
+    /// Time to consider injecting a fault.
+    Tick,
+    /// Undo fault `id`.
+    End { id: u64 },
+    /// Flip the links of flapping fault `id`.
+    Flap { id: u64 },
+}
+
+/// A fault in effect, with what undoing it takes.
+#[derive(Clone, Debug)]
+enum ActiveFault {
+    Cut { pairs: Vec<(ServerId, ServerId)> },
+    Flap { pairs: Vec<(ServerId, ServerId)>, down: bool, flips_left: u32 },
+    Crash { server: ServerId },
+    Pause { server: ServerId, incarnation: u64 },
+    SlowFsync { server: ServerId },
+    LatencySpike { server: ServerId },
+    PowerLoss { servers: Vec<ServerId> },
+}
+
+/// The fault injector's state.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    config: FaultConfig,
+    active: BTreeMap<u64, ActiveFault>,
+    next_id: u64,
+    /// How many faults of each kind were injected, in [`FAULT_KINDS`] order.
+    pub injected: [u64; 9],
+}
+
+impl Faults {
+    pub fn new(config: FaultConfig) -> Faults {
+        Faults { config, active: BTreeMap::new(), next_id: 1, injected: [0; 9] }
+    }
+
+    pub fn summary(&self) -> String {
+        FAULT_KINDS
+            .iter()
+            .zip(self.injected)
+            .filter(|(_, count)| *count > 0)
+            .map(|(kind, count)| format!("{kind}={count}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl World {
+    pub(crate) fn faults_begin(&mut self) {
+        if self.faults.config.any() {
+            self.schedule_fault_tick();
+        }
+    }
+
+    fn schedule_fault_tick(&mut self) {
+        let mean = self.faults.config.interval_ms_mean.max(4);
+        let delay = self.rng.range(mean / 4, mean * 7 / 4);
+        self.schedule(self.now_ms + delay, Event::Fault(FaultEvent::Tick));
+    }
+
+    pub(crate) fn fault_event(&mut self, event: FaultEvent) {
+        match event {
+            FaultEvent::Tick => {
+                if self.phase != Phase::Safety {
+                    return;
+                }
+                if self.faults.active.len() < self.faults.config.active_max {
+                    if let Some(kind) = self.rng.weighted(&self.faults.config.weights()) {
+                        self.inject(kind);
+                    }
+                }
+                self.schedule_fault_tick();
+            }
+            FaultEvent::End { id } => {
+                if let Some(fault) = self.faults.active.remove(&id) {
+                    self.undo(fault);
+                }
+            }
+            FaultEvent::Flap { id } => {
+                let Some(ActiveFault::Flap { pairs, down, flips_left }) = self.faults.active.get_mut(&id) else {
+                    return;
+                };
+                let pairs = pairs.clone();
+                let now_down = !*down;
+                *down = now_down;
+                *flips_left -= 1;
+                let flips_left = *flips_left;
+                self.record(|| format!("FAULT flap {pairs:?} {}", if now_down { "down" } else { "up" }));
+                self.cut_links(&pairs, now_down);
+                let delay = self.rng.range(20, 400);
+                let next = if flips_left == 0 { FaultEvent::End { id } } else { FaultEvent::Flap { id } };
+                self.schedule(self.now_ms + delay, Event::Fault(next));
+            }
+        }
+    }
+
+    /// Undoes every active fault and makes sure every server runs, unpaused, with healthy
+    /// links, disk and network.
+    pub(crate) fn faults_stop(&mut self) {
+        let active = std::mem::take(&mut self.faults.active);
+        for fault in active.into_values() {
+            self.undo(fault);
+        }
+        self.heal_links();
+        for id in self.server_ids() {
+            let server = self.servers.get_mut(&id).expect("known server");
+            server.fsync_ms = (1, 4);
+            server.spike_ms = (0, 0);
+            if server.paused {
+                self.resume_server(id);
+            }
+            if !self.is_up(id) {
+                self.start_server(id);
+            }
+        }
+    }
+
+    fn undo(&mut self, fault: ActiveFault) {
+        self.record(|| format!("FAULT ends: {fault:?}"));
+        match fault {
+            ActiveFault::Cut { pairs } => self.cut_links(&pairs, false),
+            ActiveFault::Flap { pairs, down, .. } => {
+                if down {
+                    self.cut_links(&pairs, false);
+                }
+            }
+            ActiveFault::Crash { server } => {
+                if !self.is_up(server) {
+                    self.stats.restarts += 1;
+                    self.start_server(server);
+                }
+            }
+            ActiveFault::Pause { server, incarnation } => {
+                if self.servers[&server].incarnation == incarnation {
+                    self.resume_server(server);
+                }
+            }
+            ActiveFault::SlowFsync { server } => self.servers.get_mut(&server).expect("known server").fsync_ms = (1, 4),
+            ActiveFault::LatencySpike { server } => {
+                self.servers.get_mut(&server).expect("known server").spike_ms = (0, 0)
+            }
+            ActiveFault::PowerLoss { servers } => {
+                for server in servers {
+                    if !self.is_up(server) {
+                        self.stats.restarts += 1;
+                        self.start_server(server);
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_fault(&mut self, kind: usize, fault: ActiveFault, duration_ms: u64) {
+        let id = self.faults.next_id;
+        self.faults.next_id += 1;
+        self.faults.injected[kind] += 1;
+        self.record(|| format!("FAULT {} for {duration_ms} ms: {fault:?}", FAULT_KINDS[kind]));
+        let first = match fault {
+            ActiveFault::Flap { .. } => FaultEvent::Flap { id },
+            _ => FaultEvent::End { id },
+        };
+        self.faults.active.insert(id, fault);
+        self.schedule(self.now_ms + duration_ms, Event::Fault(first));
+    }
+
+    fn pairs_between(group: &[ServerId], rest: &[ServerId]) -> Vec<(ServerId, ServerId)> {
+        group.iter().flat_map(|&a| rest.iter().map(move |&b| (a, b))).collect()
+    }
+
+    fn isolate(&self, server: ServerId) -> Vec<(ServerId, ServerId)> {
+        let rest: Vec<ServerId> = self.server_ids().into_iter().filter(|&id| id != server).collect();
+        World::pairs_between(&[server], &rest)
+    }
+
+    fn inject(&mut self, kind: usize) {
+        let ids = self.server_ids();
+        if ids.len() < 2 && kind <= 3 {
+            return;
+        }
+        match kind {
+            0 => {
+                let mut shuffled = ids.clone();
+                for index in (1..shuffled.len()).rev() {
+                    let other = self.rng.index(index + 1);
+                    shuffled.swap(index, other);
+                }
+                let size = self.rng.range(1, (ids.len() / 2) as u64) as usize;
+                let (group, rest) = shuffled.split_at(size);
+                let pairs = World::pairs_between(group, rest);
+                self.stats.partitions += 1;
+                self.cut_links(&pairs, true);
+                let duration = self.rng.range(200, 3000);
+                self.start_fault(kind, ActiveFault::Cut { pairs }, duration);
+            }
+            1 | 2 => {
+                let target = if kind == 1 { Some(*self.rng.pick(&ids)) } else { self.leaders().first().copied() };
+                let Some(server) = target else { return };
+                let pairs = self.isolate(server);
+                self.stats.partitions += 1;
+                self.cut_links(&pairs, true);
+                let duration = self.rng.range(200, 3000);
+                self.start_fault(kind, ActiveFault::Cut { pairs }, duration);
+            }
+            3 => {
+                let server = *self.rng.pick(&ids);
+                let pairs = if self.rng.percent(50) {
+                    self.isolate(server)
+                } else {
+                    let others: Vec<ServerId> = ids.iter().copied().filter(|&id| id != server).collect();
+                    vec![(server, *self.rng.pick(&others))]
+                };
+                let flips = self.rng.range(3, 10) as u32 * 2;
+                let delay = self.rng.range(1, 50);
+                self.start_fault(kind, ActiveFault::Flap { pairs, down: false, flips_left: flips }, delay);
+            }
+            4 => {
+                let up: Vec<ServerId> = ids.iter().copied().filter(|&id| self.is_up(id)).collect();
+                if up.is_empty() {
+                    return;
+                }
+                let server = *self.rng.pick(&up);
+                let tear = self.rng.percent(50);
+                self.crash_server(server, tear);
+                let duration = self.rng.range(50, 3000);
+                self.start_fault(kind, ActiveFault::Crash { server }, duration);
+            }
+            5 => {
+                let candidates: Vec<ServerId> =
+                    ids.iter().copied().filter(|&id| self.is_up(id) && !self.servers[&id].paused).collect();
+                if candidates.is_empty() {
+                    return;
+                }
+                let server = *self.rng.pick(&candidates);
+                let session_max = self.session_timeout_ms_max;
+                let duration = if self.rng.percent(50) {
+                    self.rng.range(50, 800)
+                } else {
+                    // Longer than any session timeout: the GC pause that outlives sessions.
+                    self.rng.range(session_max + 500, session_max * 2 + 1000)
+                };
+                if self.pause_server(server) {
+                    let incarnation = self.servers[&server].incarnation;
+                    self.start_fault(kind, ActiveFault::Pause { server, incarnation }, duration);
+                }
+            }
+            6 => {
+                let server = *self.rng.pick(&ids);
+                self.servers.get_mut(&server).expect("known server").fsync_ms = (50, 1200);
+                let duration = self.rng.range(500, 4000);
+                self.start_fault(kind, ActiveFault::SlowFsync { server }, duration);
+            }
+            7 => {
+                let server = *self.rng.pick(&ids);
+                self.servers.get_mut(&server).expect("known server").spike_ms = (50, 800);
+                let duration = self.rng.range(300, 3000);
+                self.start_fault(kind, ActiveFault::LatencySpike { server }, duration);
+            }
+            8 => {
+                let servers: Vec<ServerId> = ids.iter().copied().filter(|&id| self.is_up(id)).collect();
+                for &server in &servers {
+                    let tear = self.rng.percent(50);
+                    self.crash_server(server, tear);
+                }
+                // Servers come back one at a time, in a random order: the first ones to
+                // return may form a quorum with a different history than the last ones.
+                let mut order = servers.clone();
+                for index in (1..order.len()).rev() {
+                    let other = self.rng.index(index + 1);
+                    order.swap(index, other);
+                }
+                let duration = self.rng.range(100, 2000);
+                let last = order.pop();
+                for server in order {
+                    let delay = self.rng.range(20, duration);
+                    self.start_fault(4, ActiveFault::Crash { server }, delay);
+                }
+                let servers = last.into_iter().collect();
+                self.start_fault(kind, ActiveFault::PowerLoss { servers }, duration);
+            }
+            _ => unreachable!("nine fault kinds"),
+        }
+    }
+}

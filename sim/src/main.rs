@@ -1,0 +1,169 @@
+//! `zk-sim`: runs the simulator over a range of seeds and prints what it found.
+//!
+//! ```text
+//! cargo run -p zk-sim --release -- --seeds 0..1000 --servers 5 --observers 1 --clients 8 --faults all
+//! ```
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use zk_sim::{FaultConfig, RunReport, SimConfig};
+
+const USAGE: &str = "usage: zk-sim [--seeds A..B | --seeds N] [--servers N] [--observers N] [--clients N]
+              [--faults all|none|kind[=weight],...] [--safety-ms N] [--liveness-ms N]
+              [--trace PATH] [--strict] [--verbose]
+  --strict      counts matches of known, reported core issues as failures
+  --trace PATH  writes the trace of every failing seed (of every seed, with one seed) to PATH;
+                `{seed}` in PATH is replaced by the seed";
+
+struct Options {
+    seeds: std::ops::Range<u64>,
+    template: SimConfig,
+    trace: Option<String>,
+    verbose: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options { seeds: 0..100, template: SimConfig::new(0), trace: None, verbose: false };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        if flag == "--verbose" {
+            options.verbose = true;
+            continue;
+        }
+        if flag == "--strict" {
+            options.template.strict = true;
+            continue;
+        }
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || value.parse::<u64>().map_err(|error| format!("{flag} {value}: {error}"));
+        match flag.as_str() {
+            "--seeds" => {
+                options.seeds = match value.split_once("..") {
+                    Some((start, end)) => {
+                        let start = start.parse::<u64>().map_err(|error| format!("--seeds {value}: {error}"))?;
+                        let end = end.parse::<u64>().map_err(|error| format!("--seeds {value}: {error}"))?;
+                        start..end
+                    }
+                    None => {
+                        let seed = number()?;
+                        seed..seed + 1
+                    }
+                }
+            }
+            "--servers" => options.template.voters = number()?,
+            "--observers" => options.template.observers = number()?,
+            "--clients" => options.template.clients = number()? as usize,
+            "--safety-ms" => options.template.safety_ms = number()?,
+            "--liveness-ms" => options.template.liveness_ms_max = number()?,
+            "--faults" => options.template.faults = FaultConfig::parse(value)?,
+            "--trace" => options.trace = Some(value.clone()),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if options.template.voters == 0 {
+        return Err(String::from("--servers must be at least 1"));
+    }
+    Ok(options)
+}
+
+fn write_trace(path_template: &str, report: &RunReport) {
+    let Some(text) = report.trace_text() else { return };
+    let path = path_template.replace("{seed}", &report.config.seed.to_string());
+    // The runner is the one place outside the simulated world that touches files.
+    match std::fs::write(&path, text) {
+        Ok(()) => println!("  trace written to {path}"),
+        Err(error) => eprintln!("  cannot write the trace to {path}: {error}"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse(&args) {
+        Ok(options) => options,
+        Err(problem) => {
+            if !problem.is_empty() {
+                eprintln!("{problem}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // Wall time is measured only to report the simulator's speed; it never reaches a run.
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let single = options.seeds.end - options.seeds.start == 1;
+    let (mut runs, mut sim_ms, mut operations, mut completed, mut checked, mut inconclusive, mut events) =
+        (0u64, 0u64, 0usize, 0usize, 0usize, 0usize, 0u64);
+    let mut failures: Vec<(u64, String)> = Vec::new();
+    let mut known: Vec<(u64, String)> = Vec::new();
+    for seed in options.seeds.clone() {
+        let config = SimConfig { seed, trace: single && options.trace.is_some(), ..options.template.clone() };
+        let report = zk_sim::run(config.clone());
+        runs += 1;
+        sim_ms += report.sim_ms;
+        operations += report.operations;
+        completed += report.operations_completed;
+        checked += report.linearizability.operations_checked;
+        inconclusive += report.linearizability.inconclusive;
+        events += report.stats.events;
+        if options.verbose {
+            println!(
+                "seed {seed}: {} virtual, {} events, {} ops ({} completed, {} checked, {} unknown, {} inconclusive), faults: {}",
+                zk_sim::trace::time(report.sim_ms),
+                report.stats.events,
+                report.operations,
+                report.operations_completed,
+                report.linearizability.operations_checked,
+                report.linearizability.unknown_writes,
+                report.linearizability.inconclusive,
+                report.faults
+            );
+        }
+        if let Some(first) = report.known_issues.first() {
+            known.push((seed, first.clone()));
+        }
+        if report.failed() {
+            print!("{}", report.describe_failure());
+            let first = report.violations.first().map(|violation| violation.to_string()).unwrap_or_default();
+            failures.push((seed, first.lines().next().unwrap_or_default().to_owned()));
+            if let Some(path) = &options.trace {
+                let traced =
+                    if report.trace.is_some() { report } else { zk_sim::run(SimConfig { trace: true, ..config }) };
+                write_trace(path, &traced);
+            }
+        } else if let (true, Some(path)) = (single, &options.trace) {
+            write_trace(path, &report);
+        }
+    }
+    let wall = started.elapsed();
+    let wall_ms = wall.as_millis().max(1) as u64;
+    println!("seeds run:             {runs} ({}..{})", options.seeds.start, options.seeds.end);
+    println!(
+        "ensemble:              {} voters, {} observers, {} clients, faults {}",
+        options.template.voters, options.template.observers, options.template.clients, options.template.faults
+    );
+    println!("simulated time:        {}", zk_sim::trace::time(sim_ms));
+    println!("wall time:             {}", zk_sim::trace::time(wall_ms));
+    println!("sim/wall ratio:        {:.0}x", sim_ms as f64 / wall_ms as f64);
+    println!("seeds per second:      {:.1}", runs as f64 * 1000.0 / wall_ms as f64);
+    println!("events:                {events}");
+    println!("operations:            {operations} ({completed} with a reply)");
+    println!("linearizability:       {checked} operations checked, {inconclusive} paths inconclusive");
+    println!("known issues matched:  {} seeds", known.len());
+    for (seed, first) in known.iter().take(5) {
+        println!("  seed {seed}: {first}");
+    }
+    println!("violations:            {}", failures.len());
+    for (seed, first) in &failures {
+        println!("  seed {seed}: {first}");
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
