@@ -46,6 +46,10 @@ enum Pending {
     Waiting { xid: i32 },
     /// A reply ready to go once everything before it has gone.
     Ready(Vec<u8>),
+    /// An answer that carries no txn of its own (a finished sync, a refusal): its header
+    /// takes the last applied zxid when it leaves, so it is never older than a reply
+    /// that left before it.
+    Answer { xid: i32, err: ErrorCode, response: Response },
     /// A read to serve once everything before it has gone.
     Read { xid: i32, request: Request },
 }
@@ -337,6 +341,13 @@ impl Node {
                     let Some(Pending::Ready(bytes)) = entry.pending.pop_front() else { unreachable!() };
                     self.output(connection, bytes);
                 }
+                Some(Pending::Answer { .. }) => {
+                    let Some(Pending::Answer { xid, err, response }) = entry.pending.pop_front() else {
+                        unreachable!()
+                    };
+                    let zxid = self.database.last_processed_zxid();
+                    self.output(connection, reply_frame(xid, zxid, err, &response));
+                }
                 Some(Pending::Read { .. }) => {
                     let Some(Pending::Read { xid, request }) = entry.pending.pop_front() else { unreachable!() };
                     let zxid = self.database.last_processed_zxid();
@@ -357,13 +368,13 @@ impl Node {
     }
 
     /// Marks the waiting request `xid` of `session_id`'s connection answered.
-    fn answer(&mut self, session_id: i64, xid: i32, bytes: Vec<u8>) {
+    fn answer(&mut self, session_id: i64, xid: i32, answer: Pending) {
         let Some(&connection) = self.clients.by_session.get(&session_id) else { return };
         let Some(entry) = self.clients.connections.get_mut(&connection) else { return };
         let waiting =
             entry.pending.iter_mut().find(|pending| matches!(pending, Pending::Waiting { xid: w } if *w == xid));
         if let Some(slot) = waiting {
-            *slot = Pending::Ready(bytes);
+            *slot = answer;
             self.drain(connection);
         }
     }
@@ -408,21 +419,20 @@ impl Node {
                 // The client that asked for the close gets its reply first; a session that
                 // expired just loses its connection.
                 let bytes = reply_frame(header.cxid, header.zxid, outcome.err, &outcome.response);
-                self.answer(session_id, header.cxid, bytes);
+                self.answer(session_id, header.cxid, Pending::Ready(bytes));
                 self.close_connection(connection);
             }
             _ => {
                 let bytes = reply_frame(header.cxid, header.zxid, outcome.err, &outcome.response);
-                self.answer(session_id, header.cxid, bytes);
+                self.answer(session_id, header.cxid, Pending::Ready(bytes));
             }
         }
     }
 
     /// A `sync` finished: every commit the leader had made when it arrived is applied.
     pub(super) fn sync_done(&mut self, session_id: i64, cxid: i32, path: String) {
-        let zxid = self.database.last_processed_zxid();
-        let bytes = reply_frame(cxid, zxid, ErrorCode::Ok, &Response::Sync(SyncResponse { path }));
-        self.answer(session_id, cxid, bytes);
+        let answer = Pending::Answer { xid: cxid, err: ErrorCode::Ok, response: Response::Sync(SyncResponse { path }) };
+        self.answer(session_id, cxid, answer);
     }
 
     /// The leader refused a request without making it a txn.
@@ -435,8 +445,7 @@ impl Node {
                 return;
             }
         }
-        let zxid = self.database.last_processed_zxid();
-        self.answer(session_id, cxid, reply_frame(cxid, zxid, err, &Response::Empty));
+        self.answer(session_id, cxid, Pending::Answer { xid: cxid, err, response: Response::Empty });
     }
 
     /// A request from a local client or a learner goes to the leader's pipeline.

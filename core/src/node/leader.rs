@@ -257,7 +257,23 @@ impl Node {
         if role != expected_role {
             return;
         }
+        self.accepted_epoch_seen_max = self.accepted_epoch_seen_max.max(accepted_epoch);
         let now_ms = self.now.monotonic_ms;
+        let chosen = match self.leading_ref().phase {
+            Phase::Discovery => None,
+            Phase::EpochPersisting { epoch }
+            | Phase::EpochAcking { epoch }
+            | Phase::Synchronization { epoch, .. }
+            | Phase::Broadcast { epoch } => Some(epoch),
+        };
+        if chosen.is_some_and(|epoch| accepted_epoch > epoch) {
+            // The learner promised a higher epoch to a leader-elect that never established;
+            // it will refuse ours forever. Step down: the next discovery picks an epoch
+            // above every one reported (ZooKeeper leaves such a server out until the
+            // leader changes for another reason).
+            self.become_looking();
+            return;
+        }
         let leader = self.leading();
         leader.links.insert(from, Link { role, state: LinkState::Info, last_heard_ms: now_ms, acked_zxid: 0 });
         match leader.phase {
@@ -291,7 +307,7 @@ impl Node {
         if !self.config.is_quorum(reported.iter().map(|(id, _)| id)) {
             return;
         }
-        let highest = reported.iter().map(|(_, epoch)| *epoch).max().unwrap_or(0);
+        let highest = reported.iter().map(|(_, epoch)| *epoch).max().unwrap_or(0).max(self.accepted_epoch_seen_max);
         let Some(epoch) = highest.checked_add(1) else {
             self.stop("the epoch space is exhausted");
             return;
@@ -452,6 +468,7 @@ impl Node {
             return;
         }
         // Established: everything in the history is committed (Zab, phase 2 → 3).
+        self.settle_epoch(epoch);
         let now_ms = self.now.monotonic_ms as i64;
         let leader = self.leading();
         leader.phase = Phase::Broadcast { epoch };
@@ -499,8 +516,28 @@ impl Node {
         if candidate <= self.committed_zxid || candidate < make_zxid(epoch, 1) {
             return;
         }
+        // Commit in steps that end at each pending sync's zxid, answering the sync right
+        // after its step: a learner then applies exactly the commits made before the sync
+        // when it answers it, and the client's following requests are answered with newer
+        // zxids only (ZooKeeper's leader sends SYNC between the same COMMITs).
+        while self.committed_zxid < candidate {
+            let step_end = match self.leading_ref().syncs.front() {
+                Some(sync) if sync.zxid <= candidate => sync.zxid,
+                _ => candidate,
+            };
+            self.leader_commit_to(step_end);
+            while self.leading_ref().syncs.front().is_some_and(|sync| sync.zxid <= self.committed_zxid) {
+                let sync = self.leading().syncs.pop_front().expect("checked non-empty");
+                self.leader_answer_sync(sync);
+            }
+        }
+        self.leader_process_queue();
+    }
+
+    /// Sends COMMIT (followers) or INFORM (observers) up to `zxid` and applies it here.
+    fn leader_commit_to(&mut self, zxid: i64) {
         let from = self.committed_zxid;
-        let informs: Vec<LogEntry> = self.history.range(from, candidate).cloned().collect();
+        let informs: Vec<LogEntry> = self.history.range(from, zxid).cloned().collect();
         let links: Vec<(ServerId, LearnerRole)> = self
             .leading_ref()
             .links
@@ -510,7 +547,7 @@ impl Node {
             .collect();
         for (id, role) in links {
             match role {
-                LearnerRole::Follower => self.send(id, PeerMessage::Commit { zxid: candidate }),
+                LearnerRole::Follower => self.send(id, PeerMessage::Commit { zxid }),
                 LearnerRole::Observer => {
                     for entry in &informs {
                         self.send(id, PeerMessage::Inform(entry.clone()));
@@ -518,13 +555,7 @@ impl Node {
                 }
             }
         }
-        self.apply_committed(candidate);
-        // Syncs whose proposals are now committed are answered after the commits went out.
-        while self.leading_ref().syncs.front().is_some_and(|sync| sync.zxid <= candidate) {
-            let sync = self.leading().syncs.pop_front().expect("checked non-empty");
-            self.leader_answer_sync(sync);
-        }
-        self.leader_process_queue();
+        self.apply_committed(zxid);
     }
 
     fn leader_answer_sync(&mut self, sync: PendingSync) {

@@ -218,6 +218,7 @@ impl Node {
                 Phase::Synchronization { epoch, committed_zxid, new_leader: Some(NewLeader::Acked) },
             ) => {
                 self.learner().phase = Phase::Broadcast { epoch };
+                self.settle_epoch(epoch);
                 self.apply_committed(committed_zxid);
                 let deadline_ms = self.now.monotonic_ms + self.config.sync_limit_ticks * self.config.tick_ms();
                 self.learner().deadline_ms = deadline_ms;

@@ -220,7 +220,13 @@ pub struct Node {
     role: Role,
     /// The last election's logical clock (ZooKeeper's `logicalclock`).
     logical_clock: u64,
-    /// The vote the node settled on, and the election epoch, for answering lookers.
+    /// The highest acceptedEpoch a learner has reported to this node as leader. A leader
+    /// picks its next epoch above it, so a learner that promised a higher epoch to a
+    /// leader-elect that never established can join again.
+    accepted_epoch_seen_max: u32,
+    /// The vote the node settled on, and the election epoch, for answering lookers. Once
+    /// the node is in broadcast its peer epoch is the established epoch, so every member of
+    /// an epoch advertises the same (leader, epoch), however it joined.
     settled: Option<(Vote, u64)>,
     clients: Clients,
     peer_out: VecDeque<PeerTransmit>,
@@ -281,6 +287,7 @@ impl Node {
             persistence: Persistence::new(durable),
             role: Role::Stopped { reason: String::from("starting") },
             logical_clock: 0,
+            accepted_epoch_seen_max: 0,
             settled: None,
             clients,
             peer_out: VecDeque::new(),
@@ -567,6 +574,14 @@ impl Node {
                 self.check_decision();
             }
             Role::Stopped { .. } => {}
+            Role::Learning(learner) if learner.leader == from && notification.state == PeerState::Looking => {
+                // Our leader is electing again: it stepped down, and its epoch is over.
+                // ZooKeeper's followers learn this when the leader closes their sockets;
+                // here the link may stay up, so its LOOKING notification is the signal.
+                // Following it into the election keeps every settled vote current.
+                self.become_looking();
+                self.handle_notification(from, notification);
+            }
             _ => {
                 // A server that has settled answers a looking peer with its vote, so the
                 // peer can join the ensemble that already has a leader.
@@ -635,6 +650,13 @@ impl Node {
                 self.settled = Some((vote, election_epoch));
                 self.become_learner(leader, true);
             }
+        }
+    }
+
+    /// The node reached broadcast in `epoch`: advertise the epoch in its settled vote.
+    fn settle_epoch(&mut self, epoch: u32) {
+        if let Some((vote, election_epoch)) = self.settled {
+            self.settled = Some((Vote { peer_epoch: epoch, ..vote }, election_epoch));
         }
     }
 
