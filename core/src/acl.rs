@@ -516,7 +516,7 @@ mod tests {
         let infos = client_infos(&[digest, ip]);
         assert_eq!(infos[0].auth_scheme, "digest");
     }
-    use super::*;
+
     use core::net::{Ipv4Addr, Ipv6Addr};
 
     fn id(scheme: &str, id: &str) -> Id {
