@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, then every test of the workspace.
-# Installs nothing system-wide yet: the workspace needs only cargo and crates.io.
+# The whole test suite, as CI runs it: formatting, lints, every test of the workspace (the
+# simulator's seed sweeps included), then the real-client compatibility suite, which
+# installs what it needs itself (Debian's zookeeper and zookeeper-bin, kazoo from PyPI).
+#   ci/test.sh                  everything
+#   ZKD_SKIP_COMPAT=1 ci/test.sh  skip the compatibility suite (for a quick local run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +15,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace
+
+if [[ ${ZKD_SKIP_COMPAT:-0} != 1 ]]; then
+    echo "== compatibility: zkCli, the C client and kazoo against Apache ZooKeeper 3.8 and zkd"
+    ci/compat/run.sh
+fi

@@ -8,9 +8,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 python="$root/target/compat-venv/bin/python"
 work=$(mktemp -d)
-trap '"$here/apache-zookeeper.sh" stop "$work/apache" || true' EXIT
+cleanup() {
+    "$here/apache-zookeeper.sh" stop "$work/apache" || true
+    "$here/zkd.sh" stop "$work/zkd" || true
+    "$here/zkd.sh" stop "$work/ensemble" || true
+}
+trap cleanup EXIT
 
 "$here/install-deps.sh"
+(cd "$root" && cargo build --release -q -p zk-runtime-tokio --bin zkd)
 
 suite() {
     local server=$1
@@ -24,3 +30,34 @@ port=$((20000 + RANDOM % 10000))
 echo "--- Apache ZooKeeper 3.8 on 127.0.0.1:$port"
 suite "127.0.0.1:$port"
 "$here/apache-zookeeper.sh" stop "$work/apache"
+
+port=$((port + 10))
+"$here/zkd.sh" standalone "$port" "$work/zkd"
+echo "--- zkd standalone on 127.0.0.1:$port"
+suite "127.0.0.1:$port"
+"$here/zkd.sh" stop "$work/zkd"
+
+port=$((port + 10))
+"$here/zkd.sh" ensemble "$port" "$work/ensemble"
+hosts=$("$here/zkd.sh" hosts "$work/ensemble")
+echo "--- zkd 3-server ensemble on $hosts"
+suite "$hosts"
+
+echo "--- zkd ensemble: SIGKILL the leader under write load"
+acks="$work/acks.txt"
+"$python" "$here/failover.py" write "$hosts" 8 "$acks" &
+writer=$!
+sleep 3
+leader=$("$here/zkd.sh" leader "$work/ensemble")
+echo "killing leader server.$leader with SIGKILL"
+"$here/zkd.sh" kill9 "$work/ensemble" "$leader"
+wait "$writer"
+"$python" "$here/failover.py" verify "$hosts" "$acks"
+"$here/zkd.sh" start "$work/ensemble" "$leader"
+
+echo "--- zkd ensemble: restart every server, the data is intact"
+"$here/zkd.sh" stop "$work/ensemble"
+for id in 1 2 3; do "$here/zkd.sh" start "$work/ensemble" "$id" & done
+wait
+"$python" "$here/failover.py" verify "$hosts" "$acks"
+echo "compatibility suite: all passed"

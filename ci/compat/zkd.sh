@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs zkd servers on loopback for the compatibility suite.
+#   zkd.sh standalone <client port> <dir>         start one standalone server
+#   zkd.sh ensemble <first client port> <dir>     write configs for 3 servers and start them
+#   zkd.sh start <dir> <id>                       (re)start server <id> of an ensemble
+#   zkd.sh kill9 <dir> <id>                       SIGKILL server <id>
+#   zkd.sh leader <dir>                           print the id of the serving leader
+#   zkd.sh stop <dir>                             SIGTERM every server under <dir>
+#   zkd.sh hosts <dir>                            print the ensemble's host:port list
+# Each call returns once the servers it started serve (srvr reports a mode).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+zkd=${ZKD:-$root/target/release/zkd}
+
+srvr() { (exec 3<>"/dev/tcp/127.0.0.1/$1" && echo srvr >&3 && timeout 2 cat <&3) 2>/dev/null || true; }
+
+wait_serving() {
+    local port=$1
+    for _ in $(seq 1 150); do
+        [[ $(srvr "$port") == *"Mode: "* ]] && return 0
+        sleep 0.1
+    done
+    echo "zkd on port $port did not start serving" >&2
+    return 1
+}
+
+launch() {
+    local config=$1 dir=$2
+    "$zkd" "$config" >>"$dir/zkd.log" 2>&1 &
+    echo $! >"$dir/pid"
+}
+
+action=$1
+case "$action" in
+standalone)
+    port=$2 dir=$3
+    rm -rf "$dir" && mkdir -p "$dir/data"
+    printf '%s\n' "tickTime=2000" "dataDir=$dir/data" "clientPort=$port" "clientPortAddress=127.0.0.1" \
+        "4lw.commands.whitelist=*" "extendedTypesEnabled=true" >"$dir/zoo.cfg"
+    launch "$dir/zoo.cfg" "$dir"
+    wait_serving "$port"
+    ;;
+ensemble)
+    port=$2 dir=$3
+    rm -rf "$dir"
+    for id in 1 2 3; do
+        mkdir -p "$dir/$id/data"
+        echo "$id" >"$dir/$id/data/myid"
+        {
+            echo "tickTime=500"
+            echo "initLimit=10"
+            echo "syncLimit=4"
+            echo "dataDir=$dir/$id/data"
+            echo "clientPort=$((port + id - 1))"
+            echo "clientPortAddress=127.0.0.1"
+            echo "4lw.commands.whitelist=*"
+            echo "extendedTypesEnabled=true"
+            for peer in 1 2 3; do
+                echo "server.$peer=127.0.0.1:$((port + 100 + peer)):$((port + 200 + peer))"
+            done
+        } >"$dir/$id/zoo.cfg"
+        echo $((port + id - 1)) >"$dir/$id/port"
+    done
+    for id in 1 2 3; do launch "$dir/$id/zoo.cfg" "$dir/$id"; done
+    for id in 1 2 3; do wait_serving "$(cat "$dir/$id/port")"; done
+    ;;
+start)
+    dir=$2 id=$3
+    launch "$dir/$id/zoo.cfg" "$dir/$id"
+    wait_serving "$(cat "$dir/$id/port")"
+    ;;
+kill9)
+    dir=$2 id=$3
+    kill -9 "$(cat "$dir/$id/pid")" 2>/dev/null || true
+    ;;
+leader)
+    dir=$2
+    for id in 1 2 3; do
+        if [[ $(srvr "$(cat "$dir/$id/port")") == *"Mode: leader"* ]]; then
+            echo "$id"
+            exit 0
+        fi
+    done
+    exit 1
+    ;;
+hosts)
+    dir=$2
+    echo "127.0.0.1:$(cat "$dir/1/port"),127.0.0.1:$(cat "$dir/2/port"),127.0.0.1:$(cat "$dir/3/port")"
+    ;;
+stop)
+    dir=$2
+    for pidfile in "$dir"/pid "$dir"/*/pid; do
+        [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    done
+    sleep 0.5
+    ;;
+*)
+    echo "usage: see the header of $0" >&2
+    exit 2
+    ;;
+esac
