@@ -33,6 +33,12 @@ enum ConnectionState {
         timeout_ms: i32,
         read_only: Option<bool>,
     },
+    /// An existing session was presented; the leader is asked whether it is alive.
+    AwaitingRevalidation {
+        session_id: i64,
+        timeout_ms: i32,
+        read_only: Option<bool>,
+    },
     Active {
         session_id: i64,
         timeout_ms: i32,
@@ -65,7 +71,7 @@ struct Connection {
 impl Connection {
     fn session_id(&self) -> Option<i64> {
         match self.state {
-            ConnectionState::AwaitingConnect => None,
+            ConnectionState::AwaitingConnect | ConnectionState::AwaitingRevalidation { .. } => None,
             ConnectionState::AwaitingSession { session_id, .. } | ConnectionState::Active { session_id, .. } => {
                 Some(session_id)
             }
@@ -180,7 +186,9 @@ impl Node {
         match state {
             ConnectionState::AwaitingConnect => self.client_connect(connection, frame),
             // Clients wait for the handshake's answer before sending anything else.
-            ConnectionState::AwaitingSession { .. } => self.close_connection(connection),
+            ConnectionState::AwaitingSession { .. } | ConnectionState::AwaitingRevalidation { .. } => {
+                self.close_connection(connection)
+            }
             ConnectionState::Active { session_id, timeout_ms } => {
                 self.client_request(connection, session_id, timeout_ms, frame);
             }
@@ -217,19 +225,43 @@ impl Node {
         }
         let session_id = request.session_id;
         let password = session::session_password(session::ZOOKEEPER_SUPER_SECRET, session_id);
-        let known = self.database.sessions().contains_key(&session_id);
-        if !known || request.passwd.0 != password {
-            // ZooKeeper answers an expired or forged session with a zero timeout, then
-            // closes; the client reports SESSION_EXPIRED.
-            let response = ConnectResponse {
-                protocol_version: 0,
-                time_out: 0,
-                session_id: 0,
-                passwd: Buffer(vec![0; 16]),
-                read_only,
-            };
-            self.output(connection, proto::encode_framed(&response));
-            self.close_connection(connection);
+        if request.passwd.0 != password {
+            self.session_refused(connection, read_only);
+            return;
+        }
+        match &mut self.role {
+            // The leader's session table decides.
+            Role::Leading(leader) => {
+                let valid = leader.revalidate(session_id, self.now);
+                self.session_revalidated(connection, session_id, timeout_ms, read_only, valid);
+            }
+            _ => {
+                let entry = self.clients.connections.get_mut(&connection).expect("checked above");
+                entry.state = ConnectionState::AwaitingRevalidation { session_id, timeout_ms, read_only };
+                self.forward(PeerMessage::Revalidate { session_id });
+            }
+        }
+    }
+
+    /// ZooKeeper answers an expired or forged session with a zero timeout, then closes;
+    /// the client reports SESSION_EXPIRED.
+    fn session_refused(&mut self, connection: ConnectionId, read_only: Option<bool>) {
+        let response =
+            ConnectResponse { protocol_version: 0, time_out: 0, session_id: 0, passwd: Buffer(vec![0; 16]), read_only };
+        self.output(connection, proto::encode_framed(&response));
+        self.close_connection(connection);
+    }
+
+    fn session_revalidated(
+        &mut self,
+        connection: ConnectionId,
+        session_id: i64,
+        timeout_ms: i32,
+        read_only: Option<bool>,
+        valid: bool,
+    ) {
+        if !valid {
+            self.session_refused(connection, read_only);
             return;
         }
         // A session moves to its newest connection; the old one is closed.
@@ -238,10 +270,11 @@ impl Node {
                 self.close_connection(old);
             }
         }
-        let entry = self.clients.connections.get_mut(&connection).expect("checked above");
+        let entry = self.clients.connections.get_mut(&connection).expect("caller checked");
         entry.state = ConnectionState::Active { session_id, timeout_ms };
         self.clients.by_session.insert(session_id, connection);
         self.touch_session(session_id, timeout_ms);
+        let password = session::session_password(session::ZOOKEEPER_SUPER_SECRET, session_id);
         let response = ConnectResponse {
             protocol_version: 0,
             time_out: timeout_ms,
@@ -250,6 +283,28 @@ impl Node {
             read_only,
         };
         self.output(connection, proto::encode_framed(&response));
+    }
+
+    /// The leader answered a revalidation: every connection waiting on it gets its answer.
+    pub(super) fn revalidated(&mut self, session_id: i64, valid: bool) {
+        let waiting: Vec<(ConnectionId, i32, Option<bool>)> = self
+            .clients
+            .connections
+            .iter()
+            .filter_map(|(connection, entry)| match entry.state {
+                ConnectionState::AwaitingRevalidation { session_id: awaited, timeout_ms, read_only }
+                    if awaited == session_id =>
+                {
+                    Some((*connection, timeout_ms, read_only))
+                }
+                _ => None,
+            })
+            .collect();
+        for (connection, timeout_ms, read_only) in waiting {
+            if self.clients.connections.contains_key(&connection) {
+                self.session_revalidated(connection, session_id, timeout_ms, read_only, valid);
+            }
+        }
     }
 
     fn touch_session(&mut self, session_id: i64, timeout_ms: i32) {

@@ -114,6 +114,15 @@ impl Leader {
         deadline
     }
 
+    /// Whether a session is alive (not expired or closing); a live one is touched.
+    pub(super) fn revalidate(&mut self, session_id: i64, now: Now) -> bool {
+        let valid = self.sessions.check_session(session_id).is_ok();
+        if valid {
+            self.sessions.touch(session_id, now.monotonic_ms as i64);
+        }
+        valid
+    }
+
     pub(super) fn touch_session(&mut self, session_id: i64, timeout_ms: i32, now: Now) {
         self.sessions.touch_with_timeout(session_id, timeout_ms, now.monotonic_ms as i64);
     }
@@ -223,6 +232,14 @@ impl Node {
                 };
                 self.leader_submit(submission);
             }
+            PeerMessage::Revalidate { session_id } => {
+                if !self.leading_ref().links.get(&from).is_some_and(|link| link.state == LinkState::UpToDate) {
+                    return;
+                }
+                let now = self.now;
+                let valid = self.leading().revalidate(session_id, now);
+                self.send(from, PeerMessage::Revalidated { session_id, valid });
+            }
             PeerMessage::Ping { touched_sessions } => {
                 let now = self.now;
                 let leader = self.leading();
@@ -240,7 +257,8 @@ impl Node {
             | PeerMessage::Commit { .. }
             | PeerMessage::Inform(_)
             | PeerMessage::SyncDone { .. }
-            | PeerMessage::Refused { .. } => {}
+            | PeerMessage::Refused { .. }
+            | PeerMessage::Revalidated { .. } => {}
         }
     }
 

@@ -233,6 +233,9 @@ impl Node {
             (PeerMessage::Refused { session_id, cxid, err }, Phase::Broadcast { .. }) => {
                 self.refused(session_id, cxid, err);
             }
+            (PeerMessage::Revalidated { session_id, valid }, Phase::Broadcast { .. }) => {
+                self.revalidated(session_id, valid);
+            }
             // Anything else is out of place; a leader that sends it is confused or stale.
             // Pings during discovery are harmless and ignored.
             (PeerMessage::Ping { .. }, _) => {}

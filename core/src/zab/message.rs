@@ -113,6 +113,12 @@ pub enum PeerMessage {
     /// Leader → learner: a forwarded request was refused without becoming a txn (the
     /// leader's queue was full: ThrottledOp).
     Refused { session_id: i64, cxid: i32, err: crate::ErrorCode },
+    /// Learner → leader: a client reconnects here with this session; is it alive?
+    /// (ZooKeeper's REVALIDATE: the leader's session table is the authority, and this
+    /// learner may not have applied the session's creation yet.)
+    Revalidate { session_id: i64 },
+    /// Leader → learner: the answer; a live session was touched.
+    Revalidated { session_id: i64, valid: bool },
     /// Liveness: the leader pings each learner every half tick; the learner answers with
     /// the sessions its clients touched since its last answer (id, timeout).
     Ping { touched_sessions: Vec<(i64, i32)> },
@@ -202,6 +208,8 @@ mod tests {
             PeerMessage::Request(ForwardedRequest::Client { session_id: 8, frame: vec![0, 1], auth_ids: vec![] }),
             PeerMessage::SyncDone { session_id: 8, cxid: 3, path: "/".into() },
             PeerMessage::Refused { session_id: 8, cxid: 4, err: crate::ErrorCode::ThrottledOp },
+            PeerMessage::Revalidate { session_id: 8 },
+            PeerMessage::Revalidated { session_id: 8, valid: true },
             PeerMessage::Ping { touched_sessions: vec![(8, 4000)] },
         ];
         for message in messages {

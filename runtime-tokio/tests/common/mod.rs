@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zk_core::node::RoleName;
 use zk_core::proto::{
     self, Buffer, ConnectRequest, ConnectResponse, CreateRequest, GetDataRequest, OpCode, Record, Reply, ReplyHeader,
     Request, Response, SetDataRequest, WatcherEvent,
 };
 use zk_runtime_tokio::config::Config;
+use zk_runtime_tokio::ServerHandle;
 
 /// Every wait in these tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -264,4 +266,84 @@ pub fn create_request(path: &str, data: &[u8]) -> Request {
         acl: zk_core::acl::open_acl_unsafe(),
         flags: 0,
     })
+}
+
+/// A zkd ensemble in-process on loopback, each server with its own data directory.
+pub struct Ensemble {
+    pub dirs: Vec<PathBuf>,
+    pub configs: Vec<Config>,
+    pub servers: Vec<Option<ServerHandle>>,
+}
+
+impl Ensemble {
+    pub fn new(size: usize) -> Ensemble {
+        Ensemble::with_observers(size, 0)
+    }
+
+    /// `voters` participants (ids 1..) and `observers` observers after them.
+    pub fn with_observers(voters: usize, observers: usize) -> Ensemble {
+        let size = voters + observers;
+        let ports: Vec<(u16, u16, u16)> = (0..size).map(|_| (free_port(), free_port(), free_port())).collect();
+        let lines: String = ports
+            .iter()
+            .enumerate()
+            .map(|(index, (_, quorum, election))| {
+                let kind = if index < voters { "participant" } else { "observer" };
+                format!("server.{}=127.0.0.1:{quorum}:{election}:{kind}\n", index + 1)
+            })
+            .collect();
+        let mut dirs = Vec::new();
+        let mut configs = Vec::new();
+        for (index, (client, _, _)) in ports.iter().enumerate() {
+            let dir = temp_dir(&format!("ensemble-{}", index + 1));
+            let text = format!(
+                "tickTime=100\ninitLimit=20\nsyncLimit=10\ndataDir={}\nclientPort={client}\n\
+                 clientPortAddress=127.0.0.1\nmaxSessionTimeout=60000\n4lw.commands.whitelist=*\npreAllocSize=64\n{lines}",
+                dir.display()
+            );
+            let mut config = Config::parse(&text).unwrap();
+            config.set_server_id(index as u64 + 1).unwrap();
+            configs.push(config);
+            dirs.push(dir);
+        }
+        Ensemble { dirs, configs, servers: (0..size).map(|_| None).collect() }
+    }
+
+    pub async fn start(&mut self, index: usize) {
+        assert!(self.servers[index].is_none());
+        self.servers[index] = Some(zk_runtime_tokio::start(self.configs[index].clone()).await.unwrap());
+    }
+
+    pub fn server(&self, index: usize) -> &ServerHandle {
+        self.servers[index].as_ref().expect("server is up")
+    }
+
+    /// Waits until one live server leads and every live server serves; returns the leader.
+    pub async fn settle(&self) -> usize {
+        tokio::time::timeout(TIMEOUT, async {
+            loop {
+                let live: Vec<(usize, zk_runtime_tokio::Status)> = self
+                    .servers
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, server)| server.as_ref().map(|server| (index, server.status())))
+                    .collect();
+                let leaders: Vec<usize> = live
+                    .iter()
+                    .filter(|(_, status)| status.role == RoleName::Leading && status.serving)
+                    .map(|(index, _)| *index)
+                    .collect();
+                if leaders.len() == 1 && live.iter().all(|(_, status)| status.serving) {
+                    return leaders[0];
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the ensemble settles")
+    }
+
+    pub async fn stop(&mut self, index: usize) {
+        self.servers[index].take().expect("server is up").shutdown().await.unwrap();
+    }
 }
