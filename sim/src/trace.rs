@@ -52,6 +52,8 @@ pub fn peer_message(message: &PeerMessage) -> String {
         PeerMessage::Ack { zxid: at } => format!("ACK {}", zxid(*at)),
         PeerMessage::Commit { zxid: at } => format!("COMMIT {}", zxid(*at)),
         PeerMessage::Inform(entry) => format!("INFORM {} {:?}", zxid(entry.zxid()), entry.txn.op_code()),
+        PeerMessage::Revalidate { session_id } => format!("REVALIDATE {session_id:#x}"),
+        PeerMessage::Revalidated { session_id, valid } => format!("REVALIDATED {session_id:#x} valid={valid}"),
         PeerMessage::Request(ForwardedRequest::CreateSession { session_id, .. }) => {
             format!("REQUEST createSession {session_id:#x}")
         }
