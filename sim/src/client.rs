@@ -267,10 +267,9 @@ impl Client {
             Some(session) => (session.id, session.password.clone()),
             None => (0, vec![0; 16]),
         };
-        let forget = self.settings.planted == Some(crate::config::PlantedBug::LastZxidForgotten);
         let request = ConnectRequest {
             protocol_version: 0,
-            last_zxid_seen: if forget { 0 } else { self.last_zxid_seen },
+            last_zxid_seen: self.last_zxid_seen,
             time_out: self.settings.session_timeout_ms,
             session_id,
             passwd: Buffer(password),

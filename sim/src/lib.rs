@@ -47,8 +47,6 @@ pub struct RunReport {
     pub linearizability: check::linearizability::Summary,
     pub faults: String,
     pub violations: Vec<Violation>,
-    /// Matches of known, reported core issues (not failures unless the run is strict).
-    pub known_issues: Vec<String>,
     /// The trace, when the run recorded one.
     pub trace: Option<Vec<String>>,
 }
@@ -117,7 +115,6 @@ fn report(world: World) -> RunReport {
         linearizability: world.linearizability,
         faults: world.faults.summary(),
         violations: world.violations,
-        known_issues: world.known_issues,
         trace: world.trace,
     }
 }

@@ -11,8 +11,7 @@ use zk_sim::{FaultConfig, RunReport, SimConfig};
 
 const USAGE: &str = "usage: zk-sim [--seeds A..B | --seeds N] [--servers N] [--observers N] [--clients N]
               [--faults all|none|kind[=weight],...] [--safety-ms N] [--liveness-ms N]
-              [--trace PATH] [--strict] [--verbose]
-  --strict      counts matches of known, reported core issues as failures
+              [--trace PATH] [--verbose]
   --trace PATH  writes the trace of every failing seed (of every seed, with one seed) to PATH;
                 `{seed}` in PATH is replaced by the seed";
 
@@ -29,10 +28,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
     while let Some(flag) = args.next() {
         if flag == "--verbose" {
             options.verbose = true;
-            continue;
-        }
-        if flag == "--strict" {
-            options.template.strict = true;
             continue;
         }
         if flag == "--help" || flag == "-h" {
@@ -99,7 +94,6 @@ fn main() -> ExitCode {
     let (mut runs, mut sim_ms, mut operations, mut completed, mut checked, mut inconclusive, mut events) =
         (0u64, 0u64, 0usize, 0usize, 0usize, 0usize, 0u64);
     let mut failures: Vec<(u64, String)> = Vec::new();
-    let mut known: Vec<(u64, String)> = Vec::new();
     for seed in options.seeds.clone() {
         let config = SimConfig { seed, trace: single && options.trace.is_some(), ..options.template.clone() };
         let report = zk_sim::run(config.clone());
@@ -122,9 +116,6 @@ fn main() -> ExitCode {
                 report.linearizability.inconclusive,
                 report.faults
             );
-        }
-        if let Some(first) = report.known_issues.first() {
-            known.push((seed, first.clone()));
         }
         if report.failed() {
             print!("{}", report.describe_failure());
@@ -153,10 +144,6 @@ fn main() -> ExitCode {
     println!("events:                {events}");
     println!("operations:            {operations} ({completed} with a reply)");
     println!("linearizability:       {checked} operations checked, {inconclusive} paths inconclusive");
-    println!("known issues matched:  {} seeds", known.len());
-    for (seed, first) in known.iter().take(5) {
-        println!("  seed {seed}: {first}");
-    }
     println!("violations:            {}", failures.len());
     for (seed, first) in &failures {
         println!("  seed {seed}: {first}");

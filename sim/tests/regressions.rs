@@ -1,7 +1,7 @@
-//! Replays every seed in `sim/regressions.txt`: seeds that once failed (or that match a
-//! known, reported core issue), each with the ensemble it failed in.
+//! Replays every seed in `sim/regressions.txt`: seeds that once failed, each with the
+//! ensemble it failed in and why (the bug it found, since fixed).
 //!
-//! A line is `seed=N servers=N observers=N clients=N faults=SPEC [strict]  # why`.
+//! A line is `seed=N servers=N observers=N clients=N faults=SPEC  # why`.
 
 use zk_sim::{FaultConfig, SimConfig};
 
@@ -21,7 +21,6 @@ fn parse(line: &str) -> Option<(SimConfig, String)> {
             "clients" => config.clients = number() as usize,
             "safety-ms" => config.safety_ms = number(),
             "faults" => config.faults = FaultConfig::parse(value).unwrap_or_else(|problem| panic!("{problem}")),
-            "strict" => config.strict = true,
             _ => panic!("unknown field {field:?} in regressions.txt"),
         }
     }
@@ -46,37 +45,4 @@ fn every_seed_that_once_failed_passes() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// Known core issue, reported: on a learner, a write pipelined behind a sync is answered
-/// with an older zxid than the sync's reply (see `check::client_order`). Passes once core
-/// answers it with a zxid no lower than any it sent before on that connection.
-#[test]
-#[ignore = "known core issue: a write's reply after a sync carries an older zxid (seed 246)"]
-fn known_issue_write_reply_after_sync_carries_an_older_zxid() {
-    let config = SimConfig {
-        voters: 5,
-        observers: 1,
-        clients: 8,
-        strict: true,
-        faults: FaultConfig::all(),
-        ..SimConfig::new(246)
-    };
-    let report = zk_sim::run(config);
-    assert!(!report.failed(), "{}", report.describe_failure());
-}
-
-/// Core bug, reported: a follower that stays attached to its leader across the leader's
-/// re-election (it never ran the new election: its learner re-registered with the new
-/// epoch) keeps advertising its old settled vote (old round, old peer epoch) to looking
-/// servers, while the leader advertises its new vote. FLE counts settled votes as agreeing
-/// only with equal leader and peer epoch, so a server rejoining after a partition sees no
-/// quorum and stays LOOKING forever: here server 1, 14 s after every fault healed.
-#[test]
-#[ignore = "core bug: a rejoining server stays LOOKING because a follower advertises a stale vote (seeds 1098, 595, 171)"]
-fn core_bug_a_rejoining_server_stays_looking_behind_a_stale_follower_vote() {
-    for seed in [1098, 595, 171] {
-        let report = zk_sim::run(SimConfig::new(seed));
-        assert!(!report.failed(), "{}", report.describe_failure());
-    }
 }

@@ -4,18 +4,9 @@
 
 use zk_sim::{FaultConfig, SimConfig};
 
-/// Seeds in the sweep's ranges that find a reported, unfixed core bug; each is replayed by
-/// an ignored test in `tests/regressions.rs`, so the sweep stays green meanwhile.
-const KNOWN_CORE_BUGS: &[u64] = &[
-    // A follower that stays attached across its leader's re-election advertises its stale
-    // election vote; a rejoining server never sees a quorum of agreeing votes and stays
-    // LOOKING forever.
-    1098,
-];
-
 fn sweep(seeds: std::ops::Range<u64>, voters: u64, observers: u64, clients: usize) {
     let mut failures = Vec::new();
-    for seed in seeds.filter(|seed| !KNOWN_CORE_BUGS.contains(seed)) {
+    for seed in seeds {
         let config = SimConfig { voters, observers, clients, faults: FaultConfig::all(), ..SimConfig::new(seed) };
         let report = zk_sim::run(config);
         if report.failed() {

@@ -5,13 +5,12 @@
 //! - a client never sees zxid go backwards, within a connection or across reconnects (a
 //!   server refuses a client that has seen a newer zxid than it has applied; ZooKeeper's
 //!   Java client sets its `lastZxid` from every reply header, so a reply with an older
-//!   zxid would let it fail over to a server with an older view);
+//!   zxid would let it fail over to a server with an older view). Seeds 246 and 51 once
+//!   caught a learner answering a write pipelined behind a `sync` with the write's own txn
+//!   zxid after the sync's reply had carried a newer one;
 //! - every frame a server sends decodes as a reply to something outstanding.
 //!
 //! Notifications are not replies and do not count.
-//!
-//! One pattern is a known zkd issue, reported and not yet fixed, and is kept apart from
-//! the violations unless the run is strict: [`KNOWN_WRITE_REPLY_AFTER_SYNC`].
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -21,43 +20,12 @@ use zk_core::proto::OpCode;
 use crate::history::{ClientId, Observation, ObservationKind};
 use crate::trace;
 
-/// Known issue: on a learner, a write pipelined behind a `sync` (or a read waiting behind
-/// that sync) is answered with its own txn zxid after the sync and the read were answered
-/// with the learner's last-processed zxid, which the commit round that released the sync
-/// had already moved past the write's txn; the client sees zxid go backwards on one
-/// connection. Found by seed 246 (5 voters, 1 observer, 8 clients, all faults).
-pub const KNOWN_WRITE_REPLY_AFTER_SYNC: &str = "known issue: write reply after sync carries an older zxid";
-
-/// What the check found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Findings {
-    pub violations: Vec<String>,
-    /// Matches of known, reported issues (violations too, when strict).
-    pub known_issues: Vec<String>,
-}
-
-fn is_write(op: OpCode) -> bool {
-    matches!(
-        op,
-        OpCode::Create
-            | OpCode::Create2
-            | OpCode::CreateContainer
-            | OpCode::CreateTtl
-            | OpCode::Delete
-            | OpCode::SetData
-            | OpCode::SetAcl
-            | OpCode::Check
-            | OpCode::Multi
-            | OpCode::CloseSession
-    )
-}
-
 /// Checks the observations, in the order they happened.
-pub fn check(observations: &[Observation]) -> Findings {
-    let mut findings = Findings::default();
+pub fn check(observations: &[Observation]) -> Vec<String> {
+    let mut violations = Vec::new();
     let mut sent: BTreeMap<ConnectionId, VecDeque<(i32, OpCode)>> = BTreeMap::new();
-    // Per client: the highest zxid seen, when, and on which connection.
-    let mut last_zxid: BTreeMap<ClientId, (i64, u64, ConnectionId)> = BTreeMap::new();
+    // Per client: the highest zxid seen, and when.
+    let mut last_zxid: BTreeMap<ClientId, (i64, u64)> = BTreeMap::new();
     for observation in observations {
         let client = observation.client;
         let at = trace::time(observation.time_ms);
@@ -73,7 +41,7 @@ pub fn check(observations: &[Observation]) -> Findings {
                         Some(op)
                     }
                     expected => {
-                        findings.violations.push(format!(
+                        violations.push(format!(
                             "client {client} at {at}: reply to xid {xid} on connection {connection:#x} while the \
                              oldest outstanding request is {expected:?} (FIFO order broken)"
                         ));
@@ -84,25 +52,20 @@ pub fn check(observations: &[Observation]) -> Findings {
                 if *zxid <= 0 {
                     continue;
                 }
-                let (seen, seen_ms, seen_connection) = last_zxid.get(&client).copied().unwrap_or((0, 0, 0));
+                let (seen, seen_ms) = last_zxid.get(&client).copied().unwrap_or((0, 0));
                 if *zxid >= seen {
-                    last_zxid.insert(client, (*zxid, observation.time_ms, *connection));
+                    last_zxid.insert(client, (*zxid, observation.time_ms));
                     continue;
                 }
-                let message = format!(
+                violations.push(format!(
                     "client {client} at {at}: reply to xid {xid} ({op:?}) carries zxid {} after it saw {} at {} \
                      (zxid went backwards)",
                     trace::zxid(*zxid),
                     trace::zxid(seen),
                     trace::time(seen_ms)
-                );
-                if seen_connection == *connection && op.is_some_and(is_write) {
-                    findings.known_issues.push(format!("{KNOWN_WRITE_REPLY_AFTER_SYNC}: {message}"));
-                } else {
-                    findings.violations.push(message);
-                }
+                ));
             }
-            ObservationKind::Undecodable { connection, problem } => findings.violations.push(format!(
+            ObservationKind::Undecodable { connection, problem } => violations.push(format!(
                 "client {client} at {at}: a frame on connection {connection:#x} does not decode: {problem}"
             )),
             ObservationKind::ConnectionLost { connection } => {
@@ -113,7 +76,7 @@ pub fn check(observations: &[Observation]) -> Findings {
             | ObservationKind::SessionClosed { .. } => {}
         }
     }
-    findings
+    violations
 }
 
 #[cfg(test)]
@@ -144,15 +107,15 @@ mod tests {
             sent(6, 2, 4, OpCode::GetData),
             reply(7, 2, 4, 9),
         ];
-        assert_eq!(check(&observations), Findings::default());
+        assert_eq!(check(&observations), Vec::<String>::new());
     }
 
     #[test]
     fn planted_bug_replies_out_of_order() {
         let observations =
             vec![sent(1, 1, 1, OpCode::GetData), sent(1, 1, 2, OpCode::GetData), reply(2, 1, 2, 5), reply(3, 1, 1, 5)];
-        let findings = check(&observations);
-        assert!(findings.violations[0].contains("FIFO order broken"), "{findings:?}");
+        let violations = check(&observations);
+        assert!(violations[0].contains("FIFO order broken"), "{violations:?}");
     }
 
     #[test]
@@ -164,13 +127,15 @@ mod tests {
             sent(4, 2, 2, OpCode::GetData),
             reply(5, 2, 2, 7),
         ];
-        let findings = check(&observations);
-        assert_eq!(findings.violations.len(), 1);
-        assert!(findings.violations[0].contains("zxid went backwards"), "{findings:?}");
+        let violations = check(&observations);
+        assert_eq!(violations.len(), 1);
+        assert!(violations[0].contains("zxid went backwards"), "{violations:?}");
     }
 
+    /// What seeds 246 and 51 caught on a learner: a write pipelined behind a sync (and a
+    /// read) answered with its own txn zxid after the sync and the read carried a newer one.
     #[test]
-    fn a_write_answered_after_a_sync_with_an_older_zxid_is_the_known_issue() {
+    fn planted_bug_a_write_answered_after_a_sync_carries_an_older_zxid() {
         let observations = vec![
             sent(1, 1, 1, OpCode::Sync),
             sent(1, 1, 2, OpCode::GetData),
@@ -179,8 +144,9 @@ mod tests {
             reply(2, 1, 2, 9),
             reply(2, 1, 3, 8),
         ];
-        let findings = check(&observations);
-        assert!(findings.violations.is_empty(), "{findings:?}");
-        assert_eq!(findings.known_issues.len(), 1);
+        let violations = check(&observations);
+        assert_eq!(violations.len(), 1);
+        assert!(violations[0].contains("reply to xid 3 "), "{violations:?}");
+        assert!(violations[0].contains("zxid went backwards"), "{violations:?}");
     }
 }
