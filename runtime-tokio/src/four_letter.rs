@@ -59,6 +59,45 @@ pub struct Facts {
     /// Group commits and log fsyncs so far (zkd's own mntr keys).
     pub fsyncs: u64,
     pub log_appends: u64,
+    /// wchc: the data watches of each session, by session id, each with its paths.
+    pub data_watches_by_session: Vec<(i64, Vec<String>)>,
+    /// wchp: the sessions watching each path.
+    pub data_watches_by_path: Vec<(String, Vec<i64>)>,
+    /// dump: the live sessions with their timeouts, and each session's ephemerals.
+    pub sessions: Vec<(i64, i32)>,
+    pub ephemerals: Vec<(i64, Vec<String>)>,
+}
+
+/// The parts of [`Facts`] read from the node's watches, sessions and ephemerals (for wchc,
+/// wchp and dump); connections without a session yet are left out.
+pub fn watch_and_session_facts(node: &zk_core::node::Node) -> Facts {
+    use zk_core::watch::WatchTable;
+    let sessions_of = node.connection_sessions();
+    let database = node.database();
+    let data_watches_by_session = database
+        .watches
+        .watches_by_watcher(WatchTable::Data)
+        .into_iter()
+        .filter_map(|(connection, paths)| {
+            sessions_of.get(&connection).map(|session| (*session, paths.into_iter().collect()))
+        })
+        .collect();
+    let data_watches_by_path = database
+        .watches
+        .watches_by_path(WatchTable::Data)
+        .into_iter()
+        .map(|(path, connections)| {
+            (path, connections.into_iter().filter_map(|connection| sessions_of.get(&connection).copied()).collect())
+        })
+        .collect();
+    let sessions = database.sessions().iter().map(|(id, timeout)| (*id, *timeout)).collect();
+    let ephemerals = database
+        .tree
+        .all_ephemerals()
+        .iter()
+        .map(|(session, paths)| (*session, paths.iter().cloned().collect()))
+        .collect();
+    Facts { data_watches_by_session, data_watches_by_path, sessions, ephemerals, ..Facts::default() }
 }
 
 /// The answer to `word` (already checked against the whitelist).
@@ -100,11 +139,53 @@ pub fn answer(word: &str, facts: &Facts) -> String {
                 facts.data_watchers, facts.data_watch_paths, facts.data_watches
             );
         }
+        // ZooKeeper's WatchManager.dumpWatches, then the command's closing empty line.
+        "wchc" => {
+            for (session_id, paths) in &facts.data_watches_by_session {
+                let _ = writeln!(out, "0x{session_id:x}");
+                for path in paths {
+                    let _ = writeln!(out, "\t{path}");
+                }
+            }
+            out.push('\n');
+        }
+        "wchp" => {
+            for (path, sessions) in &facts.data_watches_by_path {
+                let _ = writeln!(out, "{path}");
+                for session_id in sessions {
+                    let _ = writeln!(out, "\t0x{session_id:x}");
+                }
+            }
+            out.push('\n');
+        }
+        "dump" => dump(&mut out, facts),
         other => {
             let _ = writeln!(out, "{other} is not supported by zkd yet.");
         }
     }
     out
+}
+
+/// `dump`: the sessions (as a learner's session tracker lists them: id and timeout), then
+/// the ephemerals of each session in DataTree.dumpEphemerals' format. ZooKeeper's leader
+/// prints its expiry buckets with wall-clock times instead; zkd lists sessions the same
+/// way on every server. The connections section stays empty, as with ZooKeeper's Netty
+/// connection factory.
+fn dump(out: &mut String, facts: &Facts) {
+    out.push_str("SessionTracker dump:\n");
+    let _ = writeln!(out, "Global Sessions({}):", facts.sessions.len());
+    for (session_id, timeout_ms) in &facts.sessions {
+        let _ = writeln!(out, "0x{session_id:x}\t{timeout_ms}ms");
+    }
+    out.push_str("ephemeral nodes dump:\n");
+    let _ = writeln!(out, "Sessions with Ephemerals ({}):", facts.ephemerals.len());
+    for (session_id, paths) in &facts.ephemerals {
+        let _ = writeln!(out, "0x{session_id:x}:");
+        for path in paths {
+            let _ = writeln!(out, "\t{path}");
+        }
+    }
+    out.push_str("Connections dump:\n");
 }
 
 fn connection_line(out: &mut String, connection: &ConnectionFacts) {
@@ -238,5 +319,19 @@ mod tests {
         assert_eq!(refusal("mntr"), "mntr is not executed because it is not in the whitelist.\n");
         let wchs = answer("wchs", &Facts { data_watchers: 2, data_watch_paths: 3, data_watches: 4, ..serving() });
         assert_eq!(wchs, "2 connections watching 3 paths\nTotal watches:4\n");
+        let facts = Facts {
+            data_watches_by_session: vec![(0x1ab, vec!["/a".into(), "/b".into()])],
+            data_watches_by_path: vec![("/a".into(), vec![0x1ab, 0x2])],
+            sessions: vec![(0x1ab, 4000)],
+            ephemerals: vec![(0x1ab, vec!["/e".into()])],
+            ..serving()
+        };
+        assert_eq!(answer("wchc", &facts), "0x1ab\n\t/a\n\t/b\n\n");
+        assert_eq!(answer("wchp", &facts), "/a\n\t0x1ab\n\t0x2\n\n");
+        assert_eq!(
+            answer("dump", &facts),
+            "SessionTracker dump:\nGlobal Sessions(1):\n0x1ab\t4000ms\nephemeral nodes dump:\n\
+             Sessions with Ephemerals (1):\n0x1ab:\n\t/e\nConnections dump:\n"
+        );
     }
 }

@@ -5,6 +5,8 @@
 //! - [`storage`]: the data directory, group commit on a dedicated thread, recovery.
 //! - [`server`]: the task that owns the node, the client port and four-letter words.
 //! - [`peer`]: the quorum connections between servers.
+//! - [`rt`]: what differs under madsim (`RUSTFLAGS="--cfg madsim"`), where madsim-tokio
+//!   replaces tokio so the same server runs in a deterministic simulation.
 
 // This crate is the one place that touches the operating system: the clock, threads,
 // files and sockets that clippy.toml keeps out of the deterministic core are its job.
@@ -13,7 +15,8 @@
 pub mod config;
 pub mod four_letter;
 pub mod peer;
+pub mod rt;
 pub mod server;
 pub mod storage;
 
-pub use server::{start, ServerError, ServerHandle, Status};
+pub use server::{start, start_with_fs, ServerError, ServerHandle, Status};

@@ -10,9 +10,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 use zk_runtime_tokio::config::Config;
+use zk_runtime_tokio::rt::ShutdownSignals;
 
 const USAGE: &str =
     "usage: zkd [zoo.cfg]\n\nWithout a file, zkd serves standalone on 127.0.0.1:2181 with data in ./zkd-data.";
@@ -63,12 +63,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut signals = ShutdownSignals::new()?;
     let mut server = zk_runtime_tokio::start(config).await?;
     tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        signal = signals.recv() => tracing::info!("{signal}: shutting down"),
         stopped = server.stopped() => {
             stopped?;
             return Ok(());

@@ -147,6 +147,7 @@ pub(crate) async fn dial_loop(
                 .map_err(|_| String::from("connect timed out"))?
                 .map_err(|error| error.to_string())?;
             stream.write_all(&hello(my_id)).await.map_err(|error| error.to_string())?;
+            stream.flush().await.map_err(|error| error.to_string())?;
             Ok::<TcpStream, String>(stream)
         };
         let attempt = tokio::select! {
@@ -188,7 +189,7 @@ async fn run_link(
         return;
     }
     tracing::info!(peer, %remote, link, "quorum link up");
-    let (mut reader, writer) = stream.into_split();
+    let (mut reader, writer) = crate::rt::split(stream);
     let read = async {
         loop {
             let frame = match read_frame(&mut reader, codec::DECODE_BYTES_MAX).await {

@@ -39,8 +39,9 @@ use zk_core::zab::ServerId;
 use crate::config::{Config, ConfigError, PeerType};
 use crate::four_letter::{self, ConnectionFacts, Facts};
 use crate::peer::{self, shutdown_signalled};
+use crate::rt::{self, StorageWorker};
 use crate::storage::{
-    Layout, RealFileSystem, StartError, Storage, StorageOptions, StorageReport, StorageStats, StorageThread,
+    FileSystem, Layout, RealFileSystem, StartError, Storage, StorageOptions, StorageReport, StorageStats,
 };
 
 /// Inputs queued for the node task. Producers wait when it is full.
@@ -215,6 +216,11 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerErr
 
 /// Starts a server: recovers from its data directory, binds its ports and serves.
 pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
+    start_with_fs(config, Arc::new(RealFileSystem)).await
+}
+
+/// [`start`] with the server's files on `fs` (the in-memory filesystem under madsim).
+pub async fn start_with_fs<F: FileSystem>(config: Config, fs: Arc<F>) -> Result<ServerHandle, ServerError> {
     let config = Arc::new(config);
     let node_config = config.node_config();
     let layout = Layout::new(&config.data_dir, &config.data_log_dir);
@@ -229,10 +235,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         ..StorageOptions::default()
     };
     let opened = {
-        let layout = layout.clone();
-        tokio::task::spawn_blocking(move || Storage::open(Arc::new(RealFileSystem), layout, options))
-            .await
-            .map_err(|error| ServerError::Stopped(error.to_string()))?
+        let (fs, layout) = (fs.clone(), layout.clone());
+        rt::blocking(move || Storage::open(fs, layout, options)).await.map_err(ServerError::Stopped)?
     };
     let (storage, recovered) = opened.map_err(ServerError::Storage)?;
 
@@ -251,16 +255,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let (inputs, input_receiver) = mpsc::channel(INPUT_QUEUE_MAX);
     let (shutdown, shutdown_receiver) = watch::channel(false);
     let storage_stats = Arc::new(Mutex::new(StorageStats::default()));
-    let storage_thread = {
-        let inputs = inputs.clone();
+    let storage_worker = {
         let purge_interval =
             (config.purge_interval_hours > 0).then(|| Duration::from_secs(config.purge_interval_hours * 3600));
-        StorageThread::spawn(storage, purge_interval, storage_stats.clone(), move |report| {
-            // The node task may be gone during shutdown; the report no longer matters then.
-            let _ = inputs.blocking_send(Input::Storage(report));
-        })
-        .map_err(io_error("starting the storage thread"))?
+        StorageWorker::spawn(storage, purge_interval, storage_stats.clone(), inputs.clone())
+            .map_err(io_error("starting the storage thread"))?
     };
+    let dir_size: DirSize = Arc::new(move |dir: &Path| fs.dir_size(dir));
 
     let clock = Clock { start: tokio::time::Instant::now() };
     let node = Node::new(node_config, recovered, clock.now());
@@ -308,8 +309,9 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         clock,
         config,
         layout,
-        storage: Some(storage_thread),
+        storage: Some(storage_worker),
         storage_stats,
+        dir_size,
         inputs: input_receiver,
         connections: BTreeMap::new(),
         peers: BTreeMap::new(),
@@ -350,14 +352,18 @@ fn status_of(node: &Node) -> Status {
     }
 }
 
+/// The size of a directory's files, on the server's filesystem.
+type DirSize = Arc<dyn Fn(&Path) -> u64 + Send + Sync>;
+
 /// The node task's state.
 struct NodeLoop {
     node: Node,
     clock: Clock,
     config: Arc<Config>,
     layout: Layout,
-    storage: Option<StorageThread>,
+    storage: Option<StorageWorker>,
     storage_stats: Arc<Mutex<StorageStats>>,
+    dir_size: DirSize,
     inputs: mpsc::Receiver<Input>,
     connections: BTreeMap<ConnectionId, ConnectionHandle>,
     peers: BTreeMap<ServerId, PeerLink>,
@@ -412,7 +418,7 @@ impl NodeLoop {
         self.connections.clear();
         self.peers.clear();
         let stats = match self.storage.take() {
-            Some(storage) => tokio::task::spawn_blocking(move || storage.stop()).await.unwrap_or_default(),
+            Some(storage) => storage.stop().await,
             None => StorageStats::default(),
         };
         tracing::info!(
@@ -579,8 +585,8 @@ impl NodeLoop {
         };
         let summary = database.watches.summary(WatchTable::Data);
         let stats = *self.storage_stats.lock().unwrap();
-        let data_dir_size = RealFileSystem.dir_size_of(&self.layout.snapshot_dir);
-        let log_dir_size = RealFileSystem.dir_size_of(&self.layout.log_dir);
+        let data_dir_size = (self.dir_size)(&self.layout.snapshot_dir);
+        let log_dir_size = (self.dir_size)(&self.layout.log_dir);
         Facts {
             mode,
             serving: self.node.is_serving(),
@@ -610,6 +616,7 @@ impl NodeLoop {
             log_dir_size,
             fsyncs: stats.log_syncs,
             log_appends: stats.appends,
+            ..crate::four_letter::watch_and_session_facts(&self.node)
         }
     }
 
@@ -654,12 +661,6 @@ impl NodeLoop {
             }
         }
         lines
-    }
-}
-
-impl RealFileSystem {
-    fn dir_size_of(self, dir: &Path) -> u64 {
-        crate::storage::FileSystem::dir_size(&self, dir)
     }
 }
 
@@ -770,7 +771,7 @@ impl Client {
             return;
         }
         tracing::debug!(remote = %self.remote, connection = self.connection, "client connected");
-        let (mut reader, writer) = stream.into_split();
+        let (mut reader, writer) = rt::split(stream);
         let read = async {
             let mut frames_sent: u64 = 0;
             loop {
@@ -850,6 +851,7 @@ impl Client {
             answer.await.unwrap_or_default()
         };
         let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.flush().await;
         let _ = stream.shutdown().await;
     }
 }

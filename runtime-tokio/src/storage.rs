@@ -664,15 +664,21 @@ impl<F: FileSystem> Storage<F> {
                 let fs = self.fs.clone();
                 let path = self.layout.snapshot_path(*zxid);
                 let bytes = bytes.clone();
-                let writer = std::thread::Builder::new().name(String::from("zkd-snapshot")).spawn(move || {
+                let write = move || {
                     let written = fs.write_durable(&path, &bytes);
                     match &written {
                         Ok(()) => tracing::info!(file = %path.display(), bytes = bytes.len(), "snapshot written"),
                         Err(error) => tracing::error!(file = %path.display(), %error, "snapshot write failed"),
                     }
                     written
-                })?;
-                self.snapshot_writer = Some(writer);
+                };
+                if crate::rt::OS_THREADS {
+                    let writer = std::thread::Builder::new().name(String::from("zkd-snapshot")).spawn(write)?;
+                    self.snapshot_writer = Some(writer);
+                } else {
+                    // madsim: no threads, and in-memory files cost nothing to write.
+                    write()?;
+                }
                 self.stats.snapshots_written += 1;
                 Ok(())
             }
@@ -817,7 +823,7 @@ pub enum StorageReport {
     Failed { token: PersistToken, reason: String },
 }
 
-enum Command {
+pub(crate) enum Command {
     Persist(PersistRequest),
     Stop,
 }
@@ -888,7 +894,7 @@ fn run_storage<F: FileSystem>(
     purge_interval: Option<Duration>,
     stats: &Mutex<StorageStats>,
     receiver: &mpsc::Receiver<Command>,
-    report: &mut impl FnMut(StorageReport),
+    report_to: &mut impl FnMut(StorageReport),
 ) {
     let mut next_purge = purge_interval.map(|interval| std::time::Instant::now() + interval);
     loop {
@@ -909,39 +915,55 @@ fn run_storage<F: FileSystem>(
                 Err(_) => return,
             },
         };
-        let mut batch = Vec::new();
-        let mut stop = false;
-        let mut command = Some(first);
-        while let Some(next) = command.take() {
-            match next {
-                Command::Persist(request) => batch.push(request),
-                Command::Stop => {
-                    stop = true;
-                    break;
-                }
-            }
-            if batch.len() < BATCH_REQUESTS_MAX {
-                command = receiver.try_recv().ok();
-            }
-        }
-        if let Some(last) = batch.last() {
-            let token = last.token;
-            let persisted = storage.persist(&batch);
-            *stats.lock().unwrap() = storage.stats();
-            match persisted {
-                Ok(()) => report(StorageReport::Persisted(token)),
-                Err(error) => {
-                    let token = batch[0].token;
-                    tracing::error!(%error, token = token.0, "storage failed; the server stops");
-                    report(StorageReport::Failed { token, reason: error.to_string() });
-                    return;
-                }
+        let (batch, stop) = take_batch(first, || receiver.try_recv().ok());
+        if let Some(report) = commit_batch(storage, &batch, stats) {
+            let failed = matches!(report, StorageReport::Failed { .. });
+            report_to(report);
+            if failed {
+                return;
             }
         }
         if stop {
             return;
         }
     }
+}
+
+/// A group commit's requests: `first` and whatever `next` has queued behind it, up to
+/// [`BATCH_REQUESTS_MAX`]; and whether a stop came among them.
+pub(crate) fn take_batch(first: Command, mut next: impl FnMut() -> Option<Command>) -> (Vec<PersistRequest>, bool) {
+    let mut batch = Vec::new();
+    let mut command = Some(first);
+    while let Some(this) = command.take() {
+        match this {
+            Command::Persist(request) => batch.push(request),
+            Command::Stop => return (batch, true),
+        }
+        if batch.len() < BATCH_REQUESTS_MAX {
+            command = next();
+        }
+    }
+    (batch, false)
+}
+
+/// Carries out a batch with one group commit; returns the report for the node (none for
+/// an empty batch). After a failure nothing more may be persisted.
+pub(crate) fn commit_batch<F: FileSystem>(
+    storage: &mut Storage<F>,
+    batch: &[PersistRequest],
+    stats: &Mutex<StorageStats>,
+) -> Option<StorageReport> {
+    let last = batch.last()?;
+    let persisted = storage.persist(batch);
+    *stats.lock().unwrap() = storage.stats();
+    Some(match persisted {
+        Ok(()) => StorageReport::Persisted(last.token),
+        Err(error) => {
+            let token = batch[0].token;
+            tracing::error!(%error, token = token.0, "storage failed; the server stops");
+            StorageReport::Failed { token, reason: error.to_string() }
+        }
+    })
 }
 
 #[cfg(test)]

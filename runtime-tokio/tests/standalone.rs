@@ -74,6 +74,14 @@ async fn four_letter_words_are_answered_in_zookeepers_formats_and_the_whitelist_
         four_letter(address, "envi").await.unwrap(),
         "envi is not executed because it is not in the whitelist.\n"
     );
+    // Watches by session and by path, and the sessions with their ephemerals.
+    assert_eq!(client.get_data("/x", true).await.unwrap(), Some(b"1".to_vec()));
+    let session = format!("0x{:x}", client.session_id);
+    assert_eq!(four_letter(address, "wchc").await.unwrap(), format!("{session}\n\t/x\n\n"));
+    assert_eq!(four_letter(address, "wchp").await.unwrap(), format!("/x\n\t{session}\n\n"));
+    let dump = four_letter(address, "dump").await.unwrap();
+    assert!(dump.starts_with(&format!("SessionTracker dump:\nGlobal Sessions(1):\n{session}\t")), "{dump}");
+    assert!(dump.contains("ephemeral nodes dump:\nSessions with Ephemerals (0):\n"), "{dump}");
     // The session still works after all that.
     assert_eq!(client.get_data("/x", false).await.unwrap(), Some(b"1".to_vec()));
     server.shutdown().await.unwrap();

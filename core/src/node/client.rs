@@ -139,6 +139,13 @@ impl Clients {
         all
     }
 
+    pub(crate) fn sessions(&self) -> BTreeMap<ConnectionId, i64> {
+        self.connections
+            .iter()
+            .filter_map(|(id, connection)| connection.session_id().map(|session| (*id, session)))
+            .collect()
+    }
+
     pub(crate) fn requests_pending(&self, connection: ConnectionId) -> usize {
         self.connections.get(&connection).map_or(0, |c| c.pending.len())
     }

@@ -399,6 +399,11 @@ impl Node {
         self.clients.len()
     }
 
+    /// The session of each connection that has one (for `cons`, `wchc`, `wchp`, `dump`).
+    pub fn connection_sessions(&self) -> std::collections::BTreeMap<ConnectionId, i64> {
+        self.clients.sessions()
+    }
+
     // ---- outputs ----
 
     /// The next storage request. Seals everything queued since the last call into one

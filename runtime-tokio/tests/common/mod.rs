@@ -43,7 +43,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn standalone_cfg(data_dir: &Path, client_port: u16) -> String {
     format!(
         "tickTime=200\ndataDir={}\nclientPort={client_port}\nclientPortAddress=127.0.0.1\n\
-         maxSessionTimeout=60000\n4lw.commands.whitelist=ruok,srvr,mntr,stat,conf,isro\npreAllocSize=64\n",
+         maxSessionTimeout=60000\n4lw.commands.whitelist=ruok,srvr,mntr,stat,conf,isro,wchc,wchp,dump\npreAllocSize=64\n",
         data_dir.display()
     )
 }
@@ -57,6 +57,7 @@ pub async fn four_letter(address: SocketAddr, word: &str) -> io::Result<String> 
     tokio::time::timeout(TIMEOUT, async {
         let mut stream = TcpStream::connect(address).await?;
         stream.write_all(word.as_bytes()).await?;
+        stream.flush().await?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await?;
         Ok(answer)
@@ -100,6 +101,8 @@ impl TestClient {
             read_only: Some(false),
         };
         stream.write_all(&proto::encode_framed(&request)).await?;
+        // A no-op on a real socket; madsim's sends only on flush.
+        stream.flush().await?;
         let mut client = TestClient {
             stream,
             buffer: Vec::new(),
@@ -144,6 +147,7 @@ impl TestClient {
         self.next_xid += 1;
         self.pending.insert(xid, request.op_code());
         self.stream.write_all(&proto::encode_request(xid, request)).await?;
+        self.stream.flush().await?;
         Ok(xid)
     }
 
@@ -237,7 +241,8 @@ impl TestClient {
 
     /// Sends raw bytes (for malformed-frame tests).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
     }
 
     /// The connection itself, to misbehave on.
