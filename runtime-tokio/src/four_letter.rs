@@ -59,6 +59,8 @@ pub struct Facts {
     /// Group commits and log fsyncs so far (zkd's own mntr keys).
     pub fsyncs: u64,
     pub log_appends: u64,
+    /// Client request latency (arrival to reply), measured by the node.
+    pub latency: zk_core::node::RequestLatency,
     /// wchc: the data watches of each session, by session id, each with its paths.
     pub data_watches_by_session: Vec<(i64, Vec<String>)>,
     /// wchp: the sessions watching each path.
@@ -206,9 +208,14 @@ fn stat(out: &mut String, with_clients: bool, facts: &Facts) {
         }
         out.push('\n');
     }
-    // zkd does not measure request latency yet; ZooKeeper prints these zeros before the
-    // first request.
-    out.push_str("Latency min/avg/max: 0/0.0/0\n");
+    let latency = &facts.latency;
+    let _ = writeln!(
+        out,
+        "Latency min/avg/max: {}/{}/{}",
+        latency.min_ms,
+        java_double(latency.average_ms()),
+        latency.max_ms
+    );
     let _ = writeln!(out, "Received: {}", facts.received);
     let _ = writeln!(out, "Sent: {}", facts.sent);
     let _ = writeln!(out, "Connections: {}", facts.connections.len());
@@ -221,15 +228,26 @@ fn stat(out: &mut String, with_clients: bool, facts: &Facts) {
     }
 }
 
+/// A double as Java's `Double.toString` prints it for these magnitudes: the shortest
+/// round-trip digits, always with a fraction ("0.0", "2.5", "1.3333333333333333").
+fn java_double(value: f64) -> String {
+    let text = format!("{value}");
+    if text.contains('.') || text.contains('e') || !value.is_finite() {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
 fn mntr(out: &mut String, facts: &Facts) {
     let mut line = |key: &str, value: &dyn std::fmt::Display| {
         let _ = writeln!(out, "zk_{key}\t{value}");
     };
     line("version", &VERSION);
     line("server_state", &facts.mode);
-    line("avg_latency", &0.0);
-    line("max_latency", &0);
-    line("min_latency", &0);
+    line("avg_latency", &java_double(facts.latency.average_ms()));
+    line("max_latency", &facts.latency.max_ms);
+    line("min_latency", &facts.latency.min_ms);
     line("packets_received", &facts.received);
     line("packets_sent", &facts.sent);
     line("num_alive_connections", &facts.connections.len());
@@ -327,6 +345,12 @@ mod tests {
             ..serving()
         };
         assert_eq!(answer("wchc", &facts), "0x1ab\n\t/a\n\t/b\n\n");
+        let latency = zk_core::node::RequestLatency { count: 3, total_ms: 4, min_ms: 0, max_ms: 3 };
+        let srvr = answer("srvr", &Facts { latency, ..serving() });
+        assert!(srvr.contains("Latency min/avg/max: 0/1.3333333333333333/3\n"), "{srvr}");
+        let mntr = answer("mntr", &Facts { latency, ..serving() });
+        assert!(mntr.contains("zk_avg_latency\t1.3333333333333333\nzk_max_latency\t3\nzk_min_latency\t0\n"), "{mntr}");
+        assert_eq!(java_double(2.0), "2.0");
         assert_eq!(answer("wchp", &facts), "/a\n\t0x1ab\n\t0x2\n\n");
         assert_eq!(
             answer("dump", &facts),

@@ -460,7 +460,24 @@ impl NodeLoop {
                 }
             }
             Input::FourLetterWord { word, reply } => {
-                let _ = reply.send(four_letter::answer(word, &self.facts()));
+                let answer = four_letter::answer(word, &self.facts());
+                match word {
+                    // ZooKeeper's srst resets the server's counters and latency; crst also
+                    // each connection's (zkd keeps per-connection counts only).
+                    "srst" => {
+                        self.received = 0;
+                        self.sent = 0;
+                        self.node.reset_request_latency();
+                    }
+                    "crst" => {
+                        for handle in self.connections.values_mut() {
+                            handle.received = 0;
+                            handle.sent = 0;
+                        }
+                    }
+                    _ => {}
+                }
+                let _ = reply.send(answer);
             }
             Input::PeerUp { peer, link, sender } => {
                 if self.peers.insert(peer, PeerLink { link, sender }).is_some() {
@@ -600,6 +617,7 @@ impl NodeLoop {
             approximate_data_size: database.tree.data_size_approximate(),
             received: self.received,
             sent: self.sent,
+            latency: self.node.request_latency(),
             outstanding: self.connections.keys().map(|&id| self.node.connection_requests_pending(id)).sum(),
             connections: self
                 .connections

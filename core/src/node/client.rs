@@ -66,6 +66,8 @@ struct Connection {
     state: ConnectionState,
     auth_ids: Vec<Id>,
     pending: VecDeque<Pending>,
+    /// When each pending request arrived (monotonic ms), in step with `pending`.
+    arrived_ms: VecDeque<u64>,
 }
 
 impl Connection {
@@ -91,6 +93,35 @@ pub(crate) struct Clients {
     session_config: SessionConfig,
     auth: AuthConfig,
     pending_max: usize,
+    pub(crate) latency: RequestLatency,
+}
+
+/// How long requests took from arrival to reply, in milliseconds of the node's clock (what
+/// `srvr`, `stat` and `mntr` report as latency min/avg/max).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestLatency {
+    pub count: u64,
+    pub total_ms: u64,
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl RequestLatency {
+    fn record(&mut self, latency_ms: u64) {
+        self.min_ms = if self.count == 0 { latency_ms } else { self.min_ms.min(latency_ms) };
+        self.max_ms = self.max_ms.max(latency_ms);
+        self.count += 1;
+        self.total_ms += latency_ms;
+    }
+
+    /// The average in milliseconds (0 before the first request).
+    pub fn average_ms(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.total_ms as f64 / self.count as f64
+        }
+    }
 }
 
 impl Clients {
@@ -103,6 +134,7 @@ impl Clients {
             session_config: config.session,
             auth: config.auth.clone(),
             pending_max: config.connection_requests_pending_max,
+            latency: RequestLatency::default(),
         }
     }
 
@@ -114,7 +146,13 @@ impl Clients {
         let ids = acl::connection_ids(remote_ip);
         self.connections.insert(
             connection,
-            Connection { remote_ip, state: ConnectionState::AwaitingConnect, auth_ids: ids, pending: VecDeque::new() },
+            Connection {
+                remote_ip,
+                state: ConnectionState::AwaitingConnect,
+                auth_ids: ids,
+                pending: VecDeque::new(),
+                arrived_ms: VecDeque::new(),
+            },
         );
     }
 
@@ -168,6 +206,7 @@ impl Clients {
         }
         for connection in self.connections.values() {
             assert!(connection.pending.len() <= self.pending_max + 1, "pending requests are bounded");
+            assert_eq!(connection.pending.len(), connection.arrived_ms.len(), "arrival times in step");
         }
     }
 }
@@ -387,6 +426,7 @@ impl Node {
             return false;
         }
         entry.pending.push_back(pending);
+        entry.arrived_ms.push_back(self.now.monotonic_ms);
         self.drain(connection);
         true
     }
@@ -397,6 +437,14 @@ impl Node {
         loop {
             let Some(entry) = self.clients.connections.get_mut(&connection) else { return };
             let session_id = entry.session_id().unwrap_or(0);
+            match entry.pending.front() {
+                None | Some(Pending::Waiting { .. }) => return,
+                Some(_) => {
+                    let arrived_ms = entry.arrived_ms.pop_front().expect("in step with pending");
+                    self.clients.latency.record(self.now.monotonic_ms.saturating_sub(arrived_ms));
+                }
+            }
+            let Some(entry) = self.clients.connections.get_mut(&connection) else { return };
             match entry.pending.front() {
                 None | Some(Pending::Waiting { .. }) => return,
                 Some(Pending::Ready(_)) => {

@@ -20,6 +20,7 @@ mod persist;
 use std::collections::{BTreeSet, VecDeque};
 use std::net::IpAddr;
 
+pub use client::RequestLatency;
 pub use persist::{Durable, PersistRequest, PersistToken, StorageOp};
 
 use crate::acl::AuthConfig;
@@ -397,6 +398,16 @@ impl Node {
     /// Open client connections.
     pub fn connection_count(&self) -> usize {
         self.clients.len()
+    }
+
+    /// Client request latency since start (or the last reset).
+    pub fn request_latency(&self) -> RequestLatency {
+        self.clients.latency
+    }
+
+    /// Starts the latency figures afresh (`srst`).
+    pub fn reset_request_latency(&mut self) {
+        self.clients.latency = RequestLatency::default();
     }
 
     /// The session of each connection that has one (for `cons`, `wchc`, `wchp`, `dump`).
