@@ -31,6 +31,8 @@ pub struct ConnectionFacts {
     pub queued: usize,
     pub received: u64,
     pub sent: u64,
+    /// The node's counters for the connection (session, last op, latencies).
+    pub stats: Option<zk_core::node::ConnectionStats>,
 }
 
 /// Everything the words report, gathered by the node task.
@@ -123,7 +125,7 @@ pub fn answer(word: &str, facts: &Facts) -> String {
         }
         "cons" => {
             for connection in &facts.connections {
-                connection_line(&mut out, connection);
+                connection_line(&mut out, connection, false);
                 out.push('\n');
             }
             out.push('\n');
@@ -190,12 +192,32 @@ fn dump(out: &mut String, facts: &Facts) {
     out.push_str("Connections dump:\n");
 }
 
-fn connection_line(out: &mut String, connection: &ConnectionFacts) {
+/// ZooKeeper's `ServerCnxn.dumpConnectionInfo`: brief for `stat`, full for `cons` (the
+/// session's fields only once it has one).
+fn connection_line(out: &mut String, connection: &ConnectionFacts, brief: bool) {
     let _ = write!(
         out,
-        " /{}[1](queued={},recved={},sent={})",
+        " /{}[1](queued={},recved={},sent={}",
         connection.remote, connection.queued, connection.received, connection.sent
     );
+    if let Some(stats) = connection.stats.filter(|stats| !brief && stats.session_id != 0) {
+        let latency = &stats.latency;
+        let average_ms = if latency.count == 0 { 0 } else { latency.total_ms / latency.count };
+        let _ = write!(
+            out,
+            ",sid=0x{:x},lop={},est={},to={}",
+            stats.session_id, stats.last_op, stats.established_ms, stats.session_timeout_ms
+        );
+        if stats.last_cxid >= 0 {
+            let _ = write!(out, ",lcxid=0x{:x}", stats.last_cxid);
+        }
+        let _ = write!(
+            out,
+            ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+            stats.last_zxid, stats.last_response_ms, stats.last_latency_ms, latency.min_ms, average_ms, latency.max_ms
+        );
+    }
+    out.push(')');
 }
 
 fn stat(out: &mut String, with_clients: bool, facts: &Facts) {
@@ -203,7 +225,7 @@ fn stat(out: &mut String, with_clients: bool, facts: &Facts) {
     if with_clients {
         out.push_str("Clients:\n");
         for connection in &facts.connections {
-            connection_line(out, connection);
+            connection_line(out, connection, true);
             out.push('\n');
         }
         out.push('\n');

@@ -627,6 +627,7 @@ impl NodeLoop {
                     queued: self.node.connection_requests_pending(id),
                     received: handle.received,
                     sent: handle.sent,
+                    stats: self.node.connection_stats(id),
                 })
                 .collect(),
             conf: self.conf(data_dir_size, log_dir_size),

@@ -82,6 +82,9 @@ async fn four_letter_words_are_answered_in_zookeepers_formats_and_the_whitelist_
     let dump = four_letter(address, "dump").await.unwrap();
     assert!(dump.starts_with(&format!("SessionTracker dump:\nGlobal Sessions(1):\n{session}\t")), "{dump}");
     assert!(dump.contains("ephemeral nodes dump:\nSessions with Ephemerals (0):\n"), "{dump}");
+    let cons = four_letter(address, "cons").await.unwrap();
+    assert!(cons.contains(&format!(",sid={session},lop=GETD,est=")), "{cons}");
+    assert!(cons.contains(",to=") && cons.contains(",lcxid=0x") && cons.contains(",maxlat="), "{cons}");
     // The session still works after all that.
     assert_eq!(client.get_data("/x", false).await.unwrap(), Some(b"1".to_vec()));
     server.shutdown().await.unwrap();

@@ -12,7 +12,7 @@ use super::{ClientOutput, ConnectionId, Node, NodeConfig, Now, Role, Submission,
 use crate::acl::{self, AuthConfig};
 use crate::database::{ApplyOutcome, Database, Reader};
 use crate::proto::{
-    self, perms, Acl, Buffer, ConnectRequest, ConnectResponse, Id, Record, ReplyHeader, Request, Response,
+    self, perms, Acl, Buffer, ConnectRequest, ConnectResponse, Id, OpCode, Record, ReplyHeader, Request, Response,
     SyncResponse, XID_AUTH, XID_PING,
 };
 use crate::request::Preparer;
@@ -66,8 +66,10 @@ struct Connection {
     state: ConnectionState,
     auth_ids: Vec<Id>,
     pending: VecDeque<Pending>,
-    /// When each pending request arrived (monotonic ms), in step with `pending`.
-    arrived_ms: VecDeque<u64>,
+    /// When each pending request arrived (monotonic ms) and what it was, in step with
+    /// `pending`.
+    arrived_ms: VecDeque<(u64, &'static str)>,
+    stats: ConnectionStats,
 }
 
 impl Connection {
@@ -94,6 +96,56 @@ pub(crate) struct Clients {
     auth: AuthConfig,
     pending_max: usize,
     pub(crate) latency: RequestLatency,
+}
+
+/// One connection's counters, as ZooKeeper's `cons` prints them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// The connection's session and its negotiated timeout (0 before the handshake ends).
+    pub session_id: i64,
+    pub session_timeout_ms: i32,
+    /// When the connection was opened (wall-clock ms).
+    pub established_ms: i64,
+    /// The last request answered, as ZooKeeper abbreviates it ("GETD", "SETD", ...; "NA").
+    pub last_op: &'static str,
+    /// The xid and reply zxid of the last answer (-1 before the first).
+    pub last_cxid: i64,
+    pub last_zxid: i64,
+    /// When the last answer left (wall-clock ms; 0 before the first).
+    pub last_response_ms: i64,
+    pub last_latency_ms: u64,
+    pub latency: RequestLatency,
+}
+
+/// ZooKeeper's abbreviation of an operation in `cons` (FinalRequestProcessor's `lastOp`).
+fn op_name(op: OpCode) -> &'static str {
+    match op {
+        OpCode::Ping => "PING",
+        OpCode::CreateSession => "SESS",
+        OpCode::Multi => "MULT",
+        OpCode::MultiRead => "MLTR",
+        OpCode::Create | OpCode::Create2 | OpCode::CreateTtl | OpCode::CreateContainer => "CREA",
+        OpCode::Delete | OpCode::DeleteContainer => "DELE",
+        OpCode::SetData => "SETD",
+        OpCode::Reconfig => "RECO",
+        OpCode::SetAcl => "SETA",
+        OpCode::CloseSession => "CLOS",
+        OpCode::Sync => "SYNC",
+        OpCode::Check => "CHEC",
+        OpCode::Exists => "EXIS",
+        OpCode::GetData => "GETD",
+        OpCode::SetWatches => "SETW",
+        OpCode::SetWatches2 => "STW2",
+        OpCode::AddWatch => "ADDW",
+        OpCode::GetAcl => "GETA",
+        OpCode::GetChildren | OpCode::GetChildren2 => "GETC",
+        OpCode::GetAllChildrenNumber => "GETACN",
+        OpCode::CheckWatches => "CHKW",
+        OpCode::RemoveWatches => "REMW",
+        OpCode::WhoAmI => "HOMI",
+        OpCode::GetEphemerals => "GETE",
+        _ => "NA",
+    }
 }
 
 /// How long requests took from arrival to reply, in milliseconds of the node's clock (what
@@ -142,7 +194,17 @@ impl Clients {
         self.connections.len()
     }
 
-    pub(crate) fn connected(&mut self, connection: ConnectionId, remote_ip: Option<IpAddr>) {
+    pub(crate) fn stats(&self, connection: ConnectionId) -> Option<ConnectionStats> {
+        self.connections.get(&connection).map(|c| {
+            let (session_id, session_timeout_ms) = match c.state {
+                ConnectionState::Active { session_id, timeout_ms } => (session_id, timeout_ms),
+                _ => (0, 0),
+            };
+            ConnectionStats { session_id, session_timeout_ms, ..c.stats }
+        })
+    }
+
+    pub(crate) fn connected(&mut self, connection: ConnectionId, remote_ip: Option<IpAddr>, now_wall_ms: i64) {
         let ids = acl::connection_ids(remote_ip);
         self.connections.insert(
             connection,
@@ -152,6 +214,17 @@ impl Clients {
                 auth_ids: ids,
                 pending: VecDeque::new(),
                 arrived_ms: VecDeque::new(),
+                stats: ConnectionStats {
+                    session_id: 0,
+                    session_timeout_ms: 0,
+                    established_ms: now_wall_ms,
+                    last_op: "NA",
+                    last_cxid: -1,
+                    last_zxid: -1,
+                    last_response_ms: 0,
+                    last_latency_ms: 0,
+                    latency: RequestLatency::default(),
+                },
             },
         );
     }
@@ -218,6 +291,19 @@ fn reply_frame(xid: i32, zxid: i64, err: ErrorCode, response: &Response) -> Vec<
 impl Node {
     fn output(&mut self, connection: ConnectionId, bytes: Vec<u8>) {
         self.client_out.push_back(ClientOutput::Frame { connection, bytes });
+    }
+
+    /// Sends a reply frame and remembers its xid and zxid for `cons`.
+    fn output_reply(&mut self, connection: ConnectionId, bytes: Vec<u8>) {
+        if let (Some(entry), Some(xid), Some(zxid)) = (
+            self.clients.connections.get_mut(&connection),
+            bytes.get(4..8).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+            bytes.get(8..16).map(|b| i64::from_be_bytes(b.try_into().expect("eight bytes"))),
+        ) {
+            entry.stats.last_cxid = i64::from(xid);
+            entry.stats.last_zxid = zxid;
+        }
+        self.output(connection, bytes);
     }
 
     fn close_connection(&mut self, connection: ConnectionId) {
@@ -372,7 +458,7 @@ impl Node {
             Ok(request) => request,
             Err(error) => {
                 let bytes = reply_frame(xid, self.database.last_processed_zxid(), error.error_code(), &Response::Empty);
-                self.enqueue(connection, Pending::Ready(bytes));
+                self.enqueue(connection, "NA", Pending::Ready(bytes));
                 return;
             }
         };
@@ -397,7 +483,7 @@ impl Node {
             return;
         }
         if Preparer::is_write(&request) || matches!(request, Request::Sync(_)) {
-            if !self.enqueue(connection, Pending::Waiting { xid }) {
+            if !self.enqueue(connection, op_name(request.op_code()), Pending::Waiting { xid }) {
                 return;
             }
             let auth_ids = self.clients.connections[&connection].auth_ids.clone();
@@ -414,19 +500,19 @@ impl Node {
             }
             return;
         }
-        self.enqueue(connection, Pending::Read { xid, request });
+        self.enqueue(connection, op_name(request.op_code()), Pending::Read { xid, request });
     }
 
     /// Queues a request on its connection and sends whatever is ready. Returns false (and
     /// closes the connection) when the connection has too many requests waiting.
-    fn enqueue(&mut self, connection: ConnectionId, pending: Pending) -> bool {
+    fn enqueue(&mut self, connection: ConnectionId, op: &'static str, pending: Pending) -> bool {
         let entry = self.clients.connections.get_mut(&connection).expect("caller checked");
         if entry.pending.len() >= self.clients.pending_max {
             self.close_connection(connection);
             return false;
         }
         entry.pending.push_back(pending);
-        entry.arrived_ms.push_back(self.now.monotonic_ms);
+        entry.arrived_ms.push_back((self.now.monotonic_ms, op));
         self.drain(connection);
         true
     }
@@ -440,8 +526,13 @@ impl Node {
             match entry.pending.front() {
                 None | Some(Pending::Waiting { .. }) => return,
                 Some(_) => {
-                    let arrived_ms = entry.arrived_ms.pop_front().expect("in step with pending");
-                    self.clients.latency.record(self.now.monotonic_ms.saturating_sub(arrived_ms));
+                    let (arrived_ms, op) = entry.arrived_ms.pop_front().expect("in step with pending");
+                    let latency_ms = self.now.monotonic_ms.saturating_sub(arrived_ms);
+                    self.clients.latency.record(latency_ms);
+                    entry.stats.last_op = op;
+                    entry.stats.last_latency_ms = latency_ms;
+                    entry.stats.last_response_ms = self.now.wall_ms;
+                    entry.stats.latency.record(latency_ms);
                 }
             }
             let Some(entry) = self.clients.connections.get_mut(&connection) else { return };
@@ -449,20 +540,20 @@ impl Node {
                 None | Some(Pending::Waiting { .. }) => return,
                 Some(Pending::Ready(_)) => {
                     let Some(Pending::Ready(bytes)) = entry.pending.pop_front() else { unreachable!() };
-                    self.output(connection, bytes);
+                    self.output_reply(connection, bytes);
                 }
                 Some(Pending::Answer { .. }) => {
                     let Some(Pending::Answer { xid, err, response }) = entry.pending.pop_front() else {
                         unreachable!()
                     };
                     let zxid = self.database.last_processed_zxid();
-                    self.output(connection, reply_frame(xid, zxid, err, &response));
+                    self.output_reply(connection, reply_frame(xid, zxid, err, &response));
                 }
                 Some(Pending::Read { .. }) => {
                     let Some(Pending::Read { xid, request }) = entry.pending.pop_front() else { unreachable!() };
                     let zxid = self.database.last_processed_zxid();
                     if matches!(request, Request::Ping) {
-                        self.output(connection, reply_frame(XID_PING, zxid, ErrorCode::Ok, &Response::Empty));
+                        self.output_reply(connection, reply_frame(XID_PING, zxid, ErrorCode::Ok, &Response::Empty));
                         continue;
                     }
                     let auth_ids = entry.auth_ids.clone();
@@ -471,7 +562,7 @@ impl Node {
                     for event in outcome.events {
                         self.output(connection, proto::encode_notification(-1, &event));
                     }
-                    self.output(connection, reply_frame(xid, zxid, outcome.err, &outcome.response));
+                    self.output_reply(connection, reply_frame(xid, zxid, outcome.err, &outcome.response));
                 }
             }
         }

@@ -20,7 +20,7 @@ mod persist;
 use std::collections::{BTreeSet, VecDeque};
 use std::net::IpAddr;
 
-pub use client::RequestLatency;
+pub use client::{ConnectionStats, RequestLatency};
 pub use persist::{Durable, PersistRequest, PersistToken, StorageOp};
 
 use crate::acl::AuthConfig;
@@ -405,6 +405,11 @@ impl Node {
         self.clients.latency
     }
 
+    /// A connection's counters (for `cons`).
+    pub fn connection_stats(&self, connection: ConnectionId) -> Option<ConnectionStats> {
+        self.clients.stats(connection)
+    }
+
     /// Starts the latency figures afresh (`srst`).
     pub fn reset_request_latency(&mut self) {
         self.clients.latency = RequestLatency::default();
@@ -536,7 +541,7 @@ impl Node {
     /// A client connected from `remote_ip`.
     pub fn handle_client_connected(&mut self, connection: ConnectionId, remote_ip: Option<IpAddr>, now: Now) {
         self.advance(now);
-        self.clients.connected(connection, remote_ip);
+        self.clients.connected(connection, remote_ip, now.wall_ms);
     }
 
     /// One frame from a client, without its 4-byte length prefix (see

@@ -43,7 +43,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn standalone_cfg(data_dir: &Path, client_port: u16) -> String {
     format!(
         "tickTime=200\ndataDir={}\nclientPort={client_port}\nclientPortAddress=127.0.0.1\n\
-         maxSessionTimeout=60000\n4lw.commands.whitelist=ruok,srvr,mntr,stat,conf,isro,wchc,wchp,dump\npreAllocSize=64\n",
+         maxSessionTimeout=60000\n4lw.commands.whitelist=ruok,srvr,mntr,stat,conf,isro,wchc,wchp,dump,cons\npreAllocSize=64\n",
         data_dir.display()
     )
 }
