@@ -202,7 +202,7 @@ fn connection_line(out: &mut String, connection: &ConnectionFacts, brief: bool) 
     );
     if let Some(stats) = connection.stats.filter(|stats| !brief && stats.session_id != 0) {
         let latency = &stats.latency;
-        let average_ms = if latency.count == 0 { 0 } else { latency.total_ms / latency.count };
+        let average_ms = latency.total_ms.checked_div(latency.count).unwrap_or(0);
         let _ = write!(
             out,
             ",sid=0x{:x},lop={},est={},to={}",
