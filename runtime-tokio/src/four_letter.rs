@@ -312,7 +312,13 @@ mod tests {
             received: 9,
             sent: 8,
             outstanding: 1,
-            connections: vec![ConnectionFacts { remote: "127.0.0.1:5000".into(), queued: 0, received: 3, sent: 2 }],
+            connections: vec![ConnectionFacts {
+                remote: "127.0.0.1:5000".into(),
+                queued: 0,
+                received: 3,
+                sent: 2,
+                stats: None,
+            }],
             conf: vec!["clientPort=2181".into(), "tickTime=2000".into()],
             ..Facts::default()
         }
