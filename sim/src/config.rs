@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::timeline::TimedFault;
+
 /// The kinds of fault the simulator injects, each with a weight (0 switches it off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultConfig {
@@ -181,6 +183,8 @@ pub struct SimConfig {
     pub trace: bool,
     /// A deliberate bug to plant (tests of the checkers only).
     pub planted: Option<PlantedBug>,
+    /// Scripted faults at exact virtual times, on top of the random ones (empty: none).
+    pub timeline: Vec<TimedFault>,
 }
 
 impl SimConfig {
@@ -195,12 +199,14 @@ impl SimConfig {
             faults: FaultConfig::all(),
             trace: false,
             planted: None,
+            timeline: Vec::new(),
         }
     }
 
-    /// The command that replays this run.
+    /// The command that replays this run. The CLI cannot express a scripted timeline: a run
+    /// with one says so (its scenario runner prints the command that replays it).
     pub fn replay_command(&self) -> String {
-        format!(
+        let command = format!(
             "cargo run -p zk-sim --release -- --seeds {seed}..{next} --servers {voters} --observers {observers} \
              --clients {clients} --safety-ms {safety} --faults {faults} --trace trace-{seed}.txt",
             seed = self.seed,
@@ -210,7 +216,15 @@ impl SimConfig {
             clients = self.clients,
             safety = self.safety_ms,
             faults = self.faults,
-        )
+        );
+        if self.timeline.is_empty() {
+            command
+        } else {
+            format!(
+                "{command}  (plus a scripted timeline of {} steps: replay it with zk-scenarios)",
+                self.timeline.len()
+            )
+        }
     }
 }
 

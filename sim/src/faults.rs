@@ -5,6 +5,9 @@
 //! During the safety phase a fault is injected at random intervals, while fewer than
 //! `active_max` are active; each undoes itself after a random duration. When the liveness
 //! phase begins every active fault is undone at once and nothing new is injected.
+//!
+//! A scripted timeline ([`crate::timeline`]) injects the same faults at exact times, on top
+//! of the random ones; a run without one is exactly the run it was before timelines existed.
 
 use std::collections::BTreeMap;
 
@@ -22,18 +25,44 @@ pub enum FaultEvent {
     End { id: u64 },
     /// Flip the links of flapping fault `id`.
     Flap { id: u64 },
+    /// Carry out step `index` of the scripted timeline.
+    Scripted { index: usize },
 }
 
 /// A fault in effect, with what undoing it takes.
 #[derive(Clone, Debug)]
-enum ActiveFault {
-    Cut { pairs: Vec<(ServerId, ServerId)> },
-    Flap { pairs: Vec<(ServerId, ServerId)>, down: bool, flips_left: u32 },
-    Crash { server: ServerId },
-    Pause { server: ServerId, incarnation: u64 },
-    SlowFsync { server: ServerId },
-    LatencySpike { server: ServerId },
-    PowerLoss { servers: Vec<ServerId> },
+pub(crate) enum ActiveFault {
+    Cut {
+        pairs: Vec<(ServerId, ServerId)>,
+    },
+    Flap {
+        pairs: Vec<(ServerId, ServerId)>,
+        down: bool,
+        flips_left: u32,
+    },
+    Crash {
+        server: ServerId,
+    },
+    Pause {
+        server: ServerId,
+        incarnation: u64,
+    },
+    SlowFsync {
+        server: ServerId,
+    },
+    LatencySpike {
+        server: ServerId,
+    },
+    PowerLoss {
+        servers: Vec<ServerId>,
+    },
+    /// A scripted flapping link: like `Flap`, with a fixed period between flips.
+    ScriptedFlap {
+        pairs: Vec<(ServerId, ServerId)>,
+        down: bool,
+        flips_left: u32,
+        period_ms: u64,
+    },
 }
 
 /// The fault injector's state.
@@ -67,6 +96,7 @@ impl World {
         if self.faults.config.any() {
             self.schedule_fault_tick();
         }
+        self.timeline_begin();
     }
 
     fn schedule_fault_tick(&mut self) {
@@ -92,6 +122,25 @@ impl World {
                 if let Some(fault) = self.faults.active.remove(&id) {
                     self.undo(fault);
                 }
+            }
+            FaultEvent::Scripted { index } => self.timeline_step(index),
+            FaultEvent::Flap { id }
+                if matches!(self.faults.active.get(&id), Some(ActiveFault::ScriptedFlap { .. })) =>
+            {
+                let Some(ActiveFault::ScriptedFlap { pairs, down, flips_left, period_ms }) =
+                    self.faults.active.get_mut(&id)
+                else {
+                    return;
+                };
+                let pairs = pairs.clone();
+                let now_down = !*down;
+                *down = now_down;
+                *flips_left -= 1;
+                let (flips_left, period_ms) = (*flips_left, *period_ms);
+                self.record(|| format!("FAULT flap {pairs:?} {}", if now_down { "down" } else { "up" }));
+                self.cut_links(&pairs, now_down);
+                let next = if flips_left == 0 { FaultEvent::End { id } } else { FaultEvent::Flap { id } };
+                self.schedule(self.now_ms + period_ms, Event::Fault(next));
             }
             FaultEvent::Flap { id } => {
                 let Some(ActiveFault::Flap { pairs, down, flips_left }) = self.faults.active.get_mut(&id) else {
@@ -136,7 +185,7 @@ impl World {
         self.record(|| format!("FAULT ends: {fault:?}"));
         match fault {
             ActiveFault::Cut { pairs } => self.cut_links(&pairs, false),
-            ActiveFault::Flap { pairs, down, .. } => {
+            ActiveFault::Flap { pairs, down, .. } | ActiveFault::ScriptedFlap { pairs, down, .. } => {
                 if down {
                     self.cut_links(&pairs, false);
                 }
@@ -167,20 +216,20 @@ impl World {
         }
     }
 
-    fn start_fault(&mut self, kind: usize, fault: ActiveFault, duration_ms: u64) {
+    pub(crate) fn start_fault(&mut self, kind: usize, fault: ActiveFault, duration_ms: u64) {
         let id = self.faults.next_id;
         self.faults.next_id += 1;
         self.faults.injected[kind] += 1;
         self.record(|| format!("FAULT {} for {duration_ms} ms: {fault:?}", FAULT_KINDS[kind]));
         let first = match fault {
-            ActiveFault::Flap { .. } => FaultEvent::Flap { id },
+            ActiveFault::Flap { .. } | ActiveFault::ScriptedFlap { .. } => FaultEvent::Flap { id },
             _ => FaultEvent::End { id },
         };
         self.faults.active.insert(id, fault);
         self.schedule(self.now_ms + duration_ms, Event::Fault(first));
     }
 
-    fn pairs_between(group: &[ServerId], rest: &[ServerId]) -> Vec<(ServerId, ServerId)> {
+    pub(crate) fn pairs_between(group: &[ServerId], rest: &[ServerId]) -> Vec<(ServerId, ServerId)> {
         group.iter().flat_map(|&a| rest.iter().map(move |&b| (a, b))).collect()
     }
 

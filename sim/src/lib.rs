@@ -15,6 +15,10 @@
 //! ```
 //!
 //! Every failure names its seed and a command that replays it.
+//!
+//! Besides the random faults, a run may follow a scripted timeline
+//! ([`SimConfig::timeline`]): "crash the leader at 2 s, restart it at 6 s". The
+//! `zk-scenarios` crate reads such timelines from readable scenario files.
 
 pub mod check;
 pub mod client;
@@ -23,6 +27,7 @@ pub mod disk;
 pub mod faults;
 pub mod history;
 pub mod rng;
+pub mod timeline;
 pub mod trace;
 pub mod world;
 
@@ -30,6 +35,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 pub use check::Violation;
 pub use config::{FaultConfig, SimConfig};
+pub use timeline::{FaultStep, RestartOrder, Target, Tear, TimedFault};
 pub use world::{Stats, World};
 
 use history::Outcome;
@@ -46,6 +52,8 @@ pub struct RunReport {
     pub operations_completed: usize,
     pub linearizability: check::linearizability::Summary,
     pub faults: String,
+    /// What the scripted timeline did (all zero without one).
+    pub timeline: timeline::TimelineStats,
     pub violations: Vec<Violation>,
     /// The trace, when the run recorded one.
     pub trace: Option<Vec<String>>,
@@ -114,6 +122,7 @@ fn report(world: World) -> RunReport {
         operations_completed,
         linearizability: world.linearizability,
         faults: world.faults.summary(),
+        timeline: world.timeline.stats,
         violations: world.violations,
         trace: world.trace,
     }

@@ -213,6 +213,8 @@ pub struct World {
     pub phase: Phase,
     phase_started_ms: u64,
     pub faults: Faults,
+    /// The scripted timeline's state.
+    pub timeline: crate::timeline::Timeline,
     pub zab: ZabChecker,
     pub violations: Vec<Violation>,
     pub stats: Stats,
@@ -304,6 +306,7 @@ impl World {
             phase: Phase::Safety,
             phase_started_ms: 0,
             faults,
+            timeline: Default::default(),
             zab: ZabChecker::default(),
             violations: Vec::new(),
             stats: Stats::default(),
