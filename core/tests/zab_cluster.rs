@@ -153,7 +153,7 @@ fn a_minority_partition_stops_serving_and_the_majority_goes_on() {
     let mut cluster = Cluster::new(3, 0);
     cluster.start_all();
     let leader = cluster.settle();
-    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let others = cluster.others(leader);
     let mut session = cluster.connect(leader);
     cluster.partition(&[leader], &others);
     cluster.run_for(2_000);
@@ -322,18 +322,10 @@ fn a_follower_ahead_with_uncommitted_txns_is_truncated() {
     let old_leader = cluster.settle();
     let mut session = cluster.connect(old_leader);
     assert_eq!(cluster.create(&mut session, "/kept", b"", CreateMode::Persistent).0, OK);
-    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != old_leader).collect();
+    let others = cluster.others(old_leader);
     // Isolated, the leader still proposes a write: it lands in its own log only.
     cut_links_keep_leading(&mut cluster, old_leader, &others);
-    cluster.send(
-        &mut session,
-        Request::Create(zk_core::proto::CreateRequest {
-            path: "/lost".into(),
-            data: None,
-            acl: zk_core::acl::open_acl_unsafe(),
-            flags: 0,
-        }),
-    );
+    cluster.send(&mut session, harness::create_request("/lost", b"", CreateMode::Persistent));
     let uncommitted = cluster.node(old_leader).last_logged_zxid();
     assert_eq!(cluster.node(old_leader).role(), RoleName::Leading);
     assert!(uncommitted > cluster.node(old_leader).committed_zxid());
@@ -393,7 +385,7 @@ fn five_servers_survive_two_crashes_and_a_leader_loss() {
     let leader = cluster.settle();
     let mut session = cluster.connect(leader);
     assert_eq!(cluster.create(&mut session, "/five", b"1", CreateMode::Persistent).0, OK);
-    let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let followers = cluster.others(leader);
     cluster.crash(followers[0]);
     cluster.crash(leader);
     let new_leader = cluster.settle();
@@ -421,17 +413,7 @@ fn proposals_in_flight_are_bounded_by_the_named_limit() {
         }
     }
     let xids: Vec<i32> = (0..10)
-        .map(|i| {
-            cluster.send(
-                &mut session,
-                Request::Create(zk_core::proto::CreateRequest {
-                    path: format!("/q{i}"),
-                    data: None,
-                    acl: zk_core::acl::open_acl_unsafe(),
-                    flags: 0,
-                }),
-            )
-        })
+        .map(|i| cluster.send(&mut session, harness::create_request(&format!("/q{i}"), b"", CreateMode::Persistent)))
         .collect();
     cluster.run_for(50);
     let node = cluster.node(leader);
@@ -455,7 +437,7 @@ fn proposals_in_flight_during_a_sync_are_neither_lost_nor_applied_twice() {
     let mut cluster = Cluster::new(3, 0);
     cluster.start_all();
     let leader = cluster.settle();
-    let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let followers = cluster.others(leader);
     let (late, slow) = (followers[0], followers[1]);
     let mut session = cluster.connect(leader);
     cluster.crash(late);
@@ -492,7 +474,7 @@ fn a_session_moves_to_another_server_with_its_ephemerals() {
     let mut cluster = Cluster::new(3, 0);
     cluster.start_all();
     let leader = cluster.settle();
-    let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let followers = cluster.others(leader);
     let mut session = cluster.connect(followers[0]);
     assert_eq!(cluster.create(&mut session, "/mine", b"", CreateMode::Ephemeral).0, OK);
     cluster.crash(followers[0]);

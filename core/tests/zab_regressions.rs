@@ -7,20 +7,11 @@ mod harness;
 
 use harness::Cluster;
 use zk_core::node::{RoleName, StorageOp};
-use zk_core::proto::{CreateMode, CreateRequest, Request};
+use zk_core::proto::{CreateMode, Request};
 use zk_core::zab::make_zxid;
 use zk_core::zab::message::{PeerMessage, SyncMode};
 
 const OK: i32 = 0;
-
-fn create_request(path: &str) -> Request {
-    Request::Create(CreateRequest {
-        path: path.into(),
-        data: Some(b"v".to_vec()),
-        acl: zk_core::acl::open_acl_unsafe(),
-        flags: 0,
-    })
-}
 
 fn acked_new_leader(cluster: &Cluster, from: u64) -> bool {
     cluster
@@ -114,12 +105,12 @@ fn zookeeper_4646_no_write_is_acknowledged_on_a_follower_log_that_is_not_durable
     let mut cluster = Cluster::new(3, 0);
     cluster.start_all();
     let leader = cluster.settle();
-    let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let followers = cluster.others(leader);
     let (slow, down) = (followers[0], followers[1]);
     let mut session = cluster.connect(leader);
     cluster.crash(down);
     cluster.servers.get_mut(&slow).unwrap().hold_fsync = true;
-    let xid = cluster.send(&mut session, create_request("/needs-two"));
+    let xid = cluster.send(&mut session, harness::create_request("/needs-two", b"v", CreateMode::Persistent));
     cluster.run_for(200);
     assert!(!cluster.receive(&mut session).contains_key(&xid), "acknowledged with one durable copy");
     assert!(cluster.node(leader).committed_zxid() < cluster.node(leader).last_logged_zxid());
@@ -213,22 +204,22 @@ fn zookeeper_2832_divergent_uncommitted_writes_are_resolved_identically() {
     let mut session = cluster.connect(first);
     assert_eq!(cluster.create(&mut session, "/base", b"", CreateMode::Persistent).0, OK);
     // The first leader, cut off without noticing, logs a write alone.
-    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != first).collect();
+    let others = cluster.others(first);
     for &other in &others {
         cluster.blackhole(first, other);
     }
-    cluster.send(&mut session, create_request("/minority-1"));
+    cluster.send(&mut session, harness::create_request("/minority-1", b"v", CreateMode::Persistent));
     let divergent_1 = cluster.node(first).last_logged_zxid();
     cluster.partition(&[first], &others);
     let second = cluster.settle();
     assert_ne!(second, first);
     // The second leader, cut off in turn, logs another write alone in its own epoch.
     let mut session = cluster.connect(second);
-    let rest: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != second).collect();
+    let rest = cluster.others(second);
     for &other in &rest {
         cluster.blackhole(second, other);
     }
-    cluster.send(&mut session, create_request("/minority-2"));
+    cluster.send(&mut session, harness::create_request("/minority-2", b"v", CreateMode::Persistent));
     let divergent_2 = cluster.node(second).last_logged_zxid();
     assert!(zk_core::zab::epoch_of(divergent_2) > zk_core::zab::epoch_of(divergent_1));
     cluster.partition(&[second], &rest);
@@ -264,7 +255,7 @@ fn zookeeper_2355_ephemeral_is_deleted_everywhere_after_a_follower_fails_mid_pro
     let mut cluster = Cluster::new(3, 0);
     cluster.start_all();
     let leader = cluster.settle();
-    let followers: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let followers = cluster.others(leader);
     let failing = followers[0];
     let mut session = cluster.connect(leader);
     cluster.servers.get_mut(&failing).unwrap().hold_fsync = true;

@@ -15,10 +15,7 @@ use common::{four_letter, Ensemble, TestClient, TIMEOUT};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_shut_down_mid_writes_a_new_leader_keeps_every_acknowledged_write() {
     let mut ensemble = Ensemble::new(3);
-    for index in 0..3 {
-        ensemble.start(index).await;
-    }
-    let leader = ensemble.settle().await;
+    let leader = ensemble.start_all().await;
     let follower = (leader + 1) % 3;
     let other = (leader + 2) % 3;
     let srvr = four_letter(ensemble.server(leader).client_address(), "srvr").await.unwrap();

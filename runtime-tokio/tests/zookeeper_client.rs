@@ -140,10 +140,7 @@ async fn a_standalone_server_serves_zookeeper_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ensemble_serves_zookeeper_client_and_moves_its_session() {
     let mut ensemble = Ensemble::new(3);
-    for index in 0..3 {
-        ensemble.start(index).await;
-    }
-    let leader = ensemble.settle().await;
+    let leader = ensemble.start_all().await;
     let follower = (leader + 1) % 3;
     let other = (leader + 2) % 3;
     let address = |index: usize| ensemble.server(index).client_address().to_string();

@@ -5,8 +5,8 @@
 //! waits behind it, so a client always sees its own writes in the order it made them
 //! (ZooKeeper's FIFO client order, kept by its `CommitProcessor`).
 
+use core::net::IpAddr;
 use std::collections::{BTreeMap, VecDeque};
-use std::net::IpAddr;
 
 use super::{ClientOutput, ConnectionId, Node, NodeConfig, Now, Role, Submission, SubmissionKind};
 use crate::acl::{self, AuthConfig};
@@ -284,6 +284,19 @@ impl Clients {
     }
 }
 
+/// The ConnectResponse frame that grants a session (its password derives from its id).
+fn session_granted(session_id: i64, timeout_ms: i32, read_only: Option<bool>) -> Vec<u8> {
+    let password = session::session_password(session::ZOOKEEPER_SUPER_SECRET, session_id);
+    let response = ConnectResponse {
+        protocol_version: 0,
+        time_out: timeout_ms,
+        session_id,
+        passwd: Buffer(password.to_vec()),
+        read_only,
+    };
+    proto::encode_framed(&response)
+}
+
 fn reply_frame(xid: i32, zxid: i64, err: ErrorCode, response: &Response) -> Vec<u8> {
     proto::encode_reply(ReplyHeader { xid, zxid, err: err.code() }, response)
 }
@@ -406,15 +419,7 @@ impl Node {
         entry.state = ConnectionState::Active { session_id, timeout_ms };
         self.clients.by_session.insert(session_id, connection);
         self.touch_session(session_id, timeout_ms);
-        let password = session::session_password(session::ZOOKEEPER_SUPER_SECRET, session_id);
-        let response = ConnectResponse {
-            protocol_version: 0,
-            time_out: timeout_ms,
-            session_id,
-            passwd: Buffer(password.to_vec()),
-            read_only,
-        };
-        self.output(connection, proto::encode_framed(&response));
+        self.output(connection, session_granted(session_id, timeout_ms, read_only));
     }
 
     /// The leader answered a revalidation: every connection waiting on it gets its answer.
@@ -602,15 +607,7 @@ impl Node {
                 let Some(state) = self.clients.connections.get(&connection).map(|c| c.state.clone()) else { return };
                 if let ConnectionState::AwaitingSession { session_id: awaited, timeout_ms, read_only } = state {
                     if awaited == session_id {
-                        let password = session::session_password(session::ZOOKEEPER_SUPER_SECRET, session_id);
-                        let response = ConnectResponse {
-                            protocol_version: 0,
-                            time_out: timeout_ms,
-                            session_id,
-                            passwd: Buffer(password.to_vec()),
-                            read_only,
-                        };
-                        self.output(connection, proto::encode_framed(&response));
+                        self.output(connection, session_granted(session_id, timeout_ms, read_only));
                         let entry = self.clients.connections.get_mut(&connection).expect("checked above");
                         entry.state = ConnectionState::Active { session_id, timeout_ms };
                     }

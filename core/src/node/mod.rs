@@ -17,8 +17,8 @@ mod leader;
 mod learner;
 mod persist;
 
+use core::net::IpAddr;
 use std::collections::{BTreeSet, VecDeque};
-use std::net::IpAddr;
 
 pub use client::{ConnectionStats, RequestLatency};
 pub use persist::{Durable, PersistRequest, PersistToken, StorageOp};

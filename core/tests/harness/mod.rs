@@ -157,6 +157,11 @@ impl Cluster {
         self.servers.keys().copied().collect()
     }
 
+    /// Every server but `id`.
+    pub fn others(&self, id: ServerId) -> Vec<ServerId> {
+        self.servers.keys().copied().filter(|&other| other != id).collect()
+    }
+
     pub fn node(&self, id: ServerId) -> &Node {
         self.servers[&id].node.as_ref().expect("server is up")
     }
@@ -619,13 +624,7 @@ impl Cluster {
     }
 
     pub fn create(&mut self, session: &mut Session, path: &str, data: &[u8], mode: CreateMode) -> (i32, String) {
-        let request = Request::Create(CreateRequest {
-            path: path.into(),
-            data: Some(data.to_vec()),
-            acl: zk_core::acl::open_acl_unsafe(),
-            flags: mode.code(),
-        });
-        match self.call(session, request) {
+        match self.call(session, create_request(path, data, mode)) {
             Some((header, Response::Create(created))) => (header.err, created.path),
             Some((header, _)) => (header.err, String::new()),
             None => (i32::MIN, String::new()),
@@ -638,6 +637,16 @@ impl Cluster {
             _ => None,
         }
     }
+}
+
+/// A create request with an open ACL.
+pub fn create_request(path: &str, data: &[u8], mode: CreateMode) -> Request {
+    Request::Create(CreateRequest {
+        path: path.into(),
+        data: Some(data.to_vec()),
+        acl: zk_core::acl::open_acl_unsafe(),
+        flags: mode.code(),
+    })
 }
 
 /// A client session in the harness.

@@ -314,6 +314,14 @@ impl Ensemble {
         Ensemble { dirs, configs, servers: (0..size).map(|_| None).collect() }
     }
 
+    /// Starts every server and waits until the ensemble settles; returns the leader.
+    pub async fn start_all(&mut self) -> usize {
+        for index in 0..self.servers.len() {
+            self.start(index).await;
+        }
+        self.settle().await
+    }
+
     pub async fn start(&mut self, index: usize) {
         assert!(self.servers[index].is_none());
         self.servers[index] = Some(zk_runtime_tokio::start(self.configs[index].clone()).await.unwrap());
