@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::database::Database;
 use crate::proto::{Acl, Data};
-use crate::tree::{AclRef, DataTree, Node, NodeKind, PersistedStat};
+use crate::tree::{AclRef, DataTree, Node, NodeKind, PersistedStat, TreeImage};
 use crate::txn::{Txn, TxnHeader};
 use crate::watch::WATCHES_MAX_DEFAULT;
 
@@ -306,10 +306,10 @@ fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
 /// The body of a snapshot as written: borrowed from the tree so a large tree is not copied.
 #[derive(Serialize)]
 struct SnapshotBodyRef<'a> {
-    acls: Vec<(AclRef, &'a [Acl])>,
+    acls: &'a [(AclRef, Vec<Acl>)],
     acl_ref_next: AclRef,
     nodes: Vec<SnapshotNodeRef<'a>>,
-    sessions: Vec<(i64, i32)>,
+    sessions: &'a [(i64, i32)],
 }
 
 #[derive(Serialize)]
@@ -339,18 +339,122 @@ struct SnapshotNode {
     kind: NodeKind,
 }
 
-/// A snapshot of the database at its last processed zxid. Deterministic: the same
-/// database gives the same bytes (nodes in path order, ACLs by ref, sessions by id).
+/// A database frozen at its last processed zxid, ready to become a snapshot: taking one
+/// costs O(1) in the number of znodes (the tree's node map is persistent and shared) plus a
+/// copy of the session table, so the node hands it to its driver without stopping writes,
+/// and the driver encodes it ([`SnapshotImage::encode`]) on another thread.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SnapshotImage {
+    zxid: i64,
+    tree: TreeImage,
+    sessions: Vec<(i64, i32)>,
+}
+
+impl SnapshotImage {
+    pub fn of(database: &Database) -> SnapshotImage {
+        SnapshotImage {
+            zxid: database.last_processed_zxid(),
+            tree: database.tree.image(),
+            sessions: database.sessions().iter().map(|(&id, &timeout)| (id, timeout)).collect(),
+        }
+    }
+
+    /// The last txn the image holds.
+    pub fn zxid(&self) -> i64 {
+        self.zxid
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.tree.node_count()
+    }
+
+    /// The snapshot's bytes. Deterministic: the same state gives the same bytes (nodes in
+    /// path order, ACLs by ref, sessions by id).
+    pub fn encode(&self) -> Vec<u8> {
+        let (acls, acl_ref_next) = self.tree.acl_table();
+        let nodes = self
+            .tree
+            .iter()
+            .map(|(path, node)| SnapshotNodeRef {
+                path,
+                data: &node.data,
+                acl: node.acl,
+                stat: node.stat,
+                kind: node.kind,
+            })
+            .collect();
+        let body = codec::encode(&SnapshotBodyRef { acls, acl_ref_next, nodes, sessions: &self.sessions });
+        frame_snapshot(self.zxid, &body)
+    }
+}
+
+/// A summary: an image holds the whole tree.
+impl fmt::Debug for SnapshotImage {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "SnapshotImage(zxid {:#x}, {:?}, {} sessions)", self.zxid, self.tree, self.sessions.len())
+    }
+}
+
+/// A snapshot on its way to a learner (a SNAP sync). The leader puts in an image, which is
+/// encoded only when the message is, by the driver's link rather than the node; the
+/// learner receives bytes. Both travel as the same bytes on the wire.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SnapshotPayload {
+    Image(SnapshotImage),
+    Bytes(Vec<u8>),
+}
+
+impl SnapshotPayload {
+    /// The encoded snapshot.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            SnapshotPayload::Image(image) => image.encode(),
+            SnapshotPayload::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+impl fmt::Debug for SnapshotPayload {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotPayload::Image(image) => image.fmt(formatter),
+            SnapshotPayload::Bytes(bytes) => write!(formatter, "{} bytes", bytes.len()),
+        }
+    }
+}
+
+impl Serialize for SnapshotPayload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SnapshotPayload::Image(image) => serializer.serialize_bytes(&image.encode()),
+            SnapshotPayload::Bytes(bytes) => serializer.serialize_bytes(bytes),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapshotPayload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BytesVisitor;
+        impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+            type Value = SnapshotPayload;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("an encoded snapshot")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
+                Ok(SnapshotPayload::Bytes(bytes.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Self::Value, E> {
+                Ok(SnapshotPayload::Bytes(bytes))
+            }
+        }
+        deserializer.deserialize_byte_buf(BytesVisitor)
+    }
+}
+
+/// The snapshot of the database at its last processed zxid, encoded now (see
+/// [`SnapshotImage`] to encode it elsewhere).
 pub fn encode_snapshot(database: &Database) -> Vec<u8> {
-    let (acls, acl_ref_next) = database.tree.acl_table();
-    let nodes = database
-        .tree
-        .iter()
-        .map(|(path, node)| SnapshotNodeRef { path, data: &node.data, acl: node.acl, stat: node.stat, kind: node.kind })
-        .collect();
-    let sessions = database.sessions().iter().map(|(&id, &timeout)| (id, timeout)).collect();
-    let body = codec::encode(&SnapshotBodyRef { acls, acl_ref_next, nodes, sessions });
-    frame_snapshot(database.last_processed_zxid(), &body)
+    SnapshotImage::of(database).encode()
 }
 
 fn frame_snapshot(zxid: i64, body: &[u8]) -> Vec<u8> {
@@ -682,6 +786,50 @@ mod tests {
         Database::from_parts(tree, sessions, 21, WATCHES_MAX_DEFAULT)
     }
 
+    /// The image a node hands its driver is the state at the moment it was taken, however
+    /// much the tree changes before the driver encodes it.
+    #[test]
+    fn an_image_keeps_its_moment_while_the_database_changes() {
+        let mut database = rich_database();
+        let mut zxid = database.last_processed_zxid();
+        let mut apply = |database: &mut Database, session_id: i64, txn: Txn| {
+            zxid += 1;
+            let header = TxnHeader { zxid, session_id, time_ms: 1_000 + zxid, ..Default::default() };
+            database.apply(&header, &txn, &|_, _| true);
+        };
+        let create = |path: String, kind| Txn::Create {
+            op: crate::proto::OpCode::Create,
+            path,
+            data: Some(vec![7; 40]),
+            acl: open(),
+            kind,
+            parent_cversion: -1,
+        };
+        // Enough nodes for a tree several levels deep.
+        for index in 0..3_000 {
+            apply(&mut database, 0, create(format!("/app/n{index:05}"), crate::txn::CreateKind::Persistent));
+        }
+        let at_capture = encode_snapshot(&database);
+        let image = SnapshotImage::of(&database);
+        assert_eq!(image.zxid(), database.last_processed_zxid());
+        for index in (0..3_000).step_by(7) {
+            let path = format!("/app/n{index:05}");
+            apply(&mut database, 0, Txn::SetData { path: path.clone(), data: Some(vec![1; 9]), version: 1 });
+            if index % 2 == 0 {
+                apply(&mut database, 0, Txn::Delete { op: crate::proto::OpCode::Delete, path });
+            }
+        }
+        apply(&mut database, 0, Txn::SetAcl { path: "/app".into(), acl: vec![], version: 1 });
+        apply(&mut database, 77, Txn::CreateSession { timeout_ms: 5_000 });
+        apply(&mut database, 77, create("/app/e77".into(), crate::txn::CreateKind::Ephemeral));
+        apply(&mut database, 5, Txn::CloseSession { paths_to_delete: vec!["/app/e1".into()] });
+        database.check_invariants();
+        assert_ne!(encode_snapshot(&database), at_capture);
+        assert_eq!(image.encode(), at_capture);
+        let restored = decode_snapshot(&image.encode()).unwrap();
+        assert_eq!(restored.tree.node_count(), image.node_count());
+    }
+
     #[test]
     fn snapshot_round_trips_every_index() {
         let database = rich_database();
@@ -727,7 +875,8 @@ mod tests {
             .iter()
             .map(|path| SnapshotNodeRef { path, data: &data, acl: 0, stat, kind: NodeKind::Persistent })
             .collect();
-        frame_snapshot(3, &codec::encode(&SnapshotBodyRef { acls: vec![(0, &open)], acl_ref_next: 1, nodes, sessions }))
+        let acls = [(0, open)];
+        frame_snapshot(3, &codec::encode(&SnapshotBodyRef { acls: &acls, acl_ref_next: 1, nodes, sessions: &sessions }))
     }
 
     #[test]

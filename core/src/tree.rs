@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use imbl::{OrdMap, OrdSet};
+
 use crate::path;
 use crate::proto::{perms, Acl, Data, Id, Stat};
 use crate::{ErrorCode, ZkResult};
@@ -129,7 +131,8 @@ pub struct Node {
     pub acl: AclRef,
     pub stat: PersistedStat,
     pub kind: NodeKind,
-    pub children: BTreeSet<Box<str>>,
+    /// The children's names. Persistent (shared on clone), like the tree's node map.
+    pub children: OrdSet<Box<str>>,
 }
 
 impl Node {
@@ -217,7 +220,9 @@ impl QuotaTrack {
 /// The whole znode tree of one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataTree {
-    nodes: BTreeMap<Box<str>, Node>,
+    /// A persistent map: cloning it is O(1) and later changes copy only what they touch,
+    /// so a snapshot can be taken without stopping writes (see [`DataTree::image`]).
+    nodes: OrdMap<Box<str>, Node>,
     acls: AclCache,
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
@@ -240,7 +245,7 @@ impl DataTree {
     /// as ZooKeeper builds it.
     pub fn new() -> Self {
         let mut tree = DataTree {
-            nodes: BTreeMap::new(),
+            nodes: OrdMap::new(),
             acls: AclCache::default(),
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
@@ -254,7 +259,7 @@ impl DataTree {
             acl,
             stat: PersistedStat::default(),
             kind: NodeKind::Persistent,
-            children: BTreeSet::new(),
+            children: OrdSet::new(),
         };
         tree.insert_raw("/", system_node(open));
         let open = tree.acls.intern(&crate::acl::open_acl_unsafe());
@@ -338,7 +343,7 @@ impl DataTree {
         let prefix = if root == "/" { "/".to_owned() } else { format!("{root}/") };
         let start: Box<str> = prefix.clone().into();
         self.nodes
-            .range::<Box<str>, _>((Bound::Included(start), Bound::Unbounded))
+            .range::<_, str>((Bound::Included(&*start), Bound::Unbounded))
             .take_while(move |(key, _)| key.starts_with(&prefix))
             .filter(|(key, _)| &***key != "/")
             .map(|(key, node)| (&**key, node))
@@ -400,8 +405,7 @@ impl DataTree {
         }
         parent.children.insert(name.into());
         let acl_ref = self.acls.intern(acl);
-        let node =
-            Node { data, acl: acl_ref, stat: PersistedStat::created(zxid, time), kind, children: BTreeSet::new() };
+        let node = Node { data, acl: acl_ref, stat: PersistedStat::created(zxid, time), kind, children: OrdSet::new() };
         let bytes = node.data_length() as i64;
         self.data_size_approximate += (node_path.len() + node.data_length()) as u64;
         let stat = node.client_stat();
@@ -584,15 +588,17 @@ impl DataTree {
         self.data_size_approximate = self.data_size_approximate + node.data_length() as u64 - old_length as u64;
     }
 
-    /// The interned ACL lists in use, by ref, and the next ref the cache will hand out: what
-    /// a snapshot stores so that [`DataTree::restore`] rebuilds an identical cache.
-    pub fn acl_table(&self) -> (Vec<(AclRef, &[Acl])>, AclRef) {
-        let table = self.acls.by_ref.iter().map(|(&acl_ref, (list, _))| (acl_ref, list.as_slice())).collect();
-        (table, self.acls.next_ref)
+    /// The tree as it is now, for a snapshot: O(1) in the number of znodes (the node map is
+    /// shared, and later changes to this tree copy only the parts they touch), plus a copy
+    /// of the interned ACL table, which holds a handful of lists. The image can be encoded
+    /// later, on another thread, while this tree keeps changing.
+    pub fn image(&self) -> TreeImage {
+        let acls = self.acls.by_ref.iter().map(|(&acl_ref, (list, _))| (acl_ref, list.clone())).collect();
+        TreeImage { nodes: self.nodes.clone(), acls, acl_ref_next: self.acls.next_ref }
     }
 
-    /// Rebuilds a tree from a snapshot: the interned ACL table (as [`DataTree::acl_table`]
-    /// gave it) and every node with its path, parents before children. Children sets, the
+    /// Rebuilds a tree from a snapshot: the interned ACL table (as a [`TreeImage`]
+    /// holds it) and every node with its path, parents before children. Children sets, the
     /// ACL use counts, the ephemeral, container, TTL and quota indexes and the approximate
     /// data size are derived from the nodes; the `children` the given nodes carry are
     /// ignored. Refuses anything a live tree could not hold: a bad or repeated path, a
@@ -616,7 +622,7 @@ impl DataTree {
             }
         }
         let mut tree = DataTree {
-            nodes: BTreeMap::new(),
+            nodes: OrdMap::new(),
             acls: cache,
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
@@ -703,6 +709,38 @@ impl DataTree {
             return Err(format!("{indexed_count} indexed special nodes but {kind_count} exist"));
         }
         Ok(())
+    }
+}
+
+/// A [`DataTree`] frozen at one moment (see [`DataTree::image`]): what a snapshot encodes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TreeImage {
+    nodes: OrdMap<Box<str>, Node>,
+    acls: Vec<(AclRef, Vec<Acl>)>,
+    acl_ref_next: AclRef,
+}
+
+impl TreeImage {
+    /// Every node, in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(node_path, node)| (&**node_path, node))
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The interned ACL lists in use, by ref, and the next ref the cache hands out: what
+    /// [`DataTree::restore`] needs to rebuild an identical cache.
+    pub fn acl_table(&self) -> (&[(AclRef, Vec<Acl>)], AclRef) {
+        (&self.acls, self.acl_ref_next)
+    }
+}
+
+/// A summary: an image holds the whole tree, far too much to print.
+impl std::fmt::Debug for TreeImage {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "TreeImage({} znodes, {} ACL lists)", self.nodes.len(), self.acls.len())
     }
 }
 

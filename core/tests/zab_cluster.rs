@@ -295,9 +295,10 @@ fn sync_mode_sent_to(cluster: &Cluster, learner: u64) -> Option<(zk_core::zab::m
     cluster.delivered.iter().rev().find_map(|(_, to, message)| match message {
         zk_core::zab::message::PeerMessage::Sync { mode, entries, .. } if *to == learner => {
             let mode = match mode {
-                zk_core::zab::message::SyncMode::Snap { zxid, .. } => {
-                    zk_core::zab::message::SyncMode::Snap { zxid: *zxid, snapshot: Vec::new() }
-                }
+                zk_core::zab::message::SyncMode::Snap { zxid, .. } => zk_core::zab::message::SyncMode::Snap {
+                    zxid: *zxid,
+                    snapshot: zk_core::storage::SnapshotPayload::Bytes(Vec::new()),
+                },
                 other => other.clone(),
             };
             Some((mode, entries.len()))

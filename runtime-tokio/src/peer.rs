@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use zk_core::codec;
-use zk_core::zab::message;
+use zk_core::zab::message::{self, PeerMessage};
 use zk_core::zab::ServerId;
 
 use crate::server::Input;
@@ -184,7 +184,7 @@ async fn run_link(
 ) {
     let _ = stream.set_nodelay(true);
     let link = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
-    let (sender, mut outgoing) = mpsc::channel::<Vec<u8>>(LINK_QUEUE_FRAMES_MAX);
+    let (sender, mut outgoing) = mpsc::channel::<PeerMessage>(LINK_QUEUE_FRAMES_MAX);
     if inputs.send(Input::PeerUp { peer, link, sender }).await.is_err() {
         return;
     }
@@ -208,8 +208,8 @@ async fn run_link(
     };
     let write = async {
         let mut writer = BufWriter::new(writer);
-        while let Some(bytes) = outgoing.recv().await {
-            let mut frame = bytes;
+        while let Some(message) = outgoing.recv().await {
+            let mut frame = message::encode(&message);
             loop {
                 let prefix = (frame.len() as u32).to_be_bytes();
                 if let Err(error) = async {
@@ -221,7 +221,7 @@ async fn run_link(
                     return error.to_string();
                 }
                 match outgoing.try_recv() {
-                    Ok(next) => frame = next,
+                    Ok(next) => frame = message::encode(&next),
                     Err(_) => break,
                 }
             }

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 use zk_core::node::{ClientOutput, ConnectionId, Node, Now, PeerTransmit, RoleName};
 use zk_core::proto;
 use zk_core::watch::WatchTable;
-use zk_core::zab::message::{self, PeerMessage};
+use zk_core::zab::message::PeerMessage;
 use zk_core::zab::ServerId;
 
 use crate::config::{Config, ConfigError, PeerType};
@@ -66,7 +66,7 @@ pub(crate) enum Input {
     ClientFrame { connection: ConnectionId, frame: Vec<u8> },
     ClientDisconnected { connection: ConnectionId },
     FourLetterWord { word: &'static str, reply: oneshot::Sender<String> },
-    PeerUp { peer: ServerId, link: u64, sender: mpsc::Sender<Vec<u8>> },
+    PeerUp { peer: ServerId, link: u64, sender: mpsc::Sender<PeerMessage> },
     PeerMessage { peer: ServerId, link: u64, message: PeerMessage },
     PeerDown { peer: ServerId, link: u64 },
     Storage(StorageReport),
@@ -96,7 +96,9 @@ pub(crate) struct ConnectionHandle {
 
 struct PeerLink {
     link: u64,
-    sender: mpsc::Sender<Vec<u8>>,
+    /// Messages, encoded by the link's own task (a SNAP's snapshot image included), so the
+    /// node task never pays for encoding.
+    sender: mpsc::Sender<PeerMessage>,
 }
 
 /// What a server is doing, published after every turn of the node task.
@@ -552,7 +554,7 @@ impl NodeLoop {
 
     fn send_peer(&mut self, transmit: PeerTransmit) {
         let Some(link) = self.peers.get(&transmit.to) else { return };
-        if link.sender.try_send(message::encode(&transmit.message)).is_err() {
+        if link.sender.try_send(transmit.message).is_err() {
             // FIFO delivery is what the node counts on while a link is up, so a message
             // that cannot be queued breaks the link instead of being skipped.
             tracing::warn!(peer = transmit.to, "quorum link is hopelessly behind; dropping it");

@@ -656,15 +656,18 @@ impl<F: FileSystem> Storage<F> {
                 }
                 self.sync_dirs()
             }
-            StorageOp::WriteSnapshot { zxid, bytes } => {
+            StorageOp::WriteSnapshot(image) => {
                 // Later appends start a new segment, so autopurge can drop the older ones
                 // once enough snapshots follow them.
                 self.close_segment()?;
                 self.finish_snapshot()?;
                 let fs = self.fs.clone();
-                let path = self.layout.snapshot_path(*zxid);
-                let bytes = bytes.clone();
+                let path = self.layout.snapshot_path(image.zxid());
+                // The image shares the node's tree; encoding it here, on the writer's own
+                // thread, is what keeps a snapshot from stopping writes.
+                let image = image.clone();
                 let write = move || {
+                    let bytes = image.encode();
                     let written = fs.write_durable(&path, &bytes);
                     match &written {
                         Ok(()) => tracing::info!(file = %path.display(), bytes = bytes.len(), "snapshot written"),
@@ -1186,7 +1189,7 @@ pub(crate) mod tests {
         storage.persist(&[append(1, 0, &[1, 2])]).unwrap();
         let snapshot = |token, zxid| PersistRequest {
             token: PersistToken(token),
-            ops: vec![StorageOp::WriteSnapshot { zxid, bytes: formats::encode_snapshot(&database_at(zxid)) }],
+            ops: vec![StorageOp::WriteSnapshot(formats::SnapshotImage::of(&database_at(zxid)))],
         };
         storage.persist(&[snapshot(2, 2), append(3, 2, &[3]), snapshot(4, 3), append(5, 3, &[4])]).unwrap();
         storage.close().unwrap();
@@ -1207,7 +1210,7 @@ pub(crate) mod tests {
         let mut small = options(0);
         small.segment_bytes_max = 1;
         let (mut storage, _) = Storage::open(fs.clone(), layout(Path::new("/m")), small.clone()).unwrap();
-        let bytes = formats::encode_snapshot(&zk_core::database::Database::from_parts(
+        let image = formats::SnapshotImage::of(&zk_core::database::Database::from_parts(
             zk_core::tree::DataTree::new(),
             BTreeMap::new(),
             3,
@@ -1218,7 +1221,7 @@ pub(crate) mod tests {
                 append(1, 0, &[1]),
                 append(2, 1, &[2]),
                 append(3, 2, &[3]),
-                PersistRequest { token: PersistToken(4), ops: vec![StorageOp::WriteSnapshot { zxid: 3, bytes }] },
+                PersistRequest { token: PersistToken(4), ops: vec![StorageOp::WriteSnapshot(image)] },
                 append(5, 3, &[4]),
             ])
             .unwrap();
@@ -1245,7 +1248,7 @@ pub(crate) mod tests {
         let (mut storage, _) = Storage::open(fs.clone(), layout(Path::new("/m")), few.clone()).unwrap();
         let mut prev = 0;
         for zxid in 1..=5 {
-            let bytes = formats::encode_snapshot(&zk_core::database::Database::from_parts(
+            let image = formats::SnapshotImage::of(&zk_core::database::Database::from_parts(
                 zk_core::tree::DataTree::new(),
                 BTreeMap::new(),
                 zxid,
@@ -1256,7 +1259,7 @@ pub(crate) mod tests {
                     append(zxid as u64 * 2, prev, &[zxid]),
                     PersistRequest {
                         token: PersistToken(zxid as u64 * 2 + 1),
-                        ops: vec![StorageOp::WriteSnapshot { zxid, bytes }],
+                        ops: vec![StorageOp::WriteSnapshot(image)],
                     },
                 ])
                 .unwrap();

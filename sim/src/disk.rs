@@ -35,7 +35,7 @@ impl Files {
                 self.snapshot = Some(bytes.clone());
                 self.log.clear();
             }
-            StorageOp::WriteSnapshot { bytes, .. } => self.snapshot = Some(bytes.clone()),
+            StorageOp::WriteSnapshot(image) => self.snapshot = Some(image.encode()),
             StorageOp::AcceptedEpoch(epoch) => self.accepted_epoch = Some(storage::encode_epoch(*epoch)),
             StorageOp::CurrentEpoch(epoch) => self.current_epoch = Some(storage::encode_epoch(*epoch)),
         }

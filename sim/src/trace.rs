@@ -35,7 +35,7 @@ pub fn peer_message(message: &PeerMessage) -> String {
             let mode = match mode {
                 SyncMode::Diff => String::from("DIFF"),
                 SyncMode::Trunc { zxid: at } => format!("TRUNC {}", zxid(*at)),
-                SyncMode::Snap { zxid: at, snapshot } => format!("SNAP {} ({} bytes)", zxid(*at), snapshot.len()),
+                SyncMode::Snap { zxid: at, snapshot } => format!("SNAP {} ({snapshot:?})", zxid(*at)),
             };
             let range = match (entries.first(), entries.last()) {
                 (Some(first), Some(last)) => format!("{}..={}", zxid(first.zxid()), zxid(last.zxid())),

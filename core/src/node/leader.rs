@@ -435,7 +435,7 @@ impl Node {
             // The leader no longer holds the txns after the point (or the learner would have
             // to undo applied state): send the whole state.
             let snapshot_zxid = self.database.last_processed_zxid();
-            let snapshot = storage::encode_snapshot(&self.database);
+            let snapshot = storage::SnapshotPayload::Image(storage::SnapshotImage::of(&self.database));
             (SyncMode::Snap { zxid: snapshot_zxid, snapshot }, snapshot_zxid)
         } else if point == learner.last_zxid() {
             (SyncMode::Diff, point)

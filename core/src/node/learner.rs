@@ -259,6 +259,7 @@ impl Node {
                 self.persistence.truncate(zxid);
             }
             SyncMode::Snap { zxid, snapshot } => {
+                let snapshot = snapshot.into_bytes();
                 let Ok(decoded) = storage::decode_snapshot(&snapshot) else { return false };
                 if decoded.zxid != zxid {
                     return false;

@@ -725,9 +725,9 @@ impl Node {
             return;
         }
         self.applied_since_snapshot = 0;
-        let zxid = self.database.last_processed_zxid();
-        let bytes = crate::storage::encode_snapshot(&self.database);
-        self.persistence.write_snapshot(zxid, bytes);
+        let image = crate::storage::SnapshotImage::of(&self.database);
+        let zxid = image.zxid();
+        self.persistence.write_snapshot(image);
         self.history.trim(zxid, self.config.history_entries_max);
     }
 

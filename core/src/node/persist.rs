@@ -29,8 +29,11 @@ pub enum StorageOp {
     /// starts again after the snapshot; a record of the old log left behind by a crash in
     /// between is an unacknowledged tail that the next sync resolves.
     InstallSnapshot { zxid: i64, bytes: Vec<u8> },
-    /// A periodic snapshot of applied state (every `snapshot_txn_count` txns).
-    WriteSnapshot { zxid: i64, bytes: Vec<u8> },
+    /// A periodic snapshot of applied state (every `snapshot_txn_count` txns), as an image
+    /// the driver encodes ([`storage::SnapshotImage::encode`]) and writes in the background:
+    /// the log still holds every txn the snapshot covers, so the request may complete before
+    /// the snapshot file is durable.
+    WriteSnapshot(storage::SnapshotImage),
     /// The new `acceptedEpoch` file.
     AcceptedEpoch(u32),
     /// The new `currentEpoch` file.
@@ -127,10 +130,10 @@ impl Persistence {
         self.clamp(keep_durable_zxid);
     }
 
-    pub(crate) fn write_snapshot(&mut self, zxid: i64, bytes: Vec<u8>) {
+    pub(crate) fn write_snapshot(&mut self, image: storage::SnapshotImage) {
         self.flush_log();
         self.queued += 1;
-        self.open.push(StorageOp::WriteSnapshot { zxid, bytes });
+        self.open.push(StorageOp::WriteSnapshot(image));
     }
 
     pub(crate) fn accepted_epoch(&mut self, epoch: u32) {

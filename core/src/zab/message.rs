@@ -63,7 +63,7 @@ pub enum SyncMode {
     Trunc { zxid: i64 },
     /// Replace everything with this snapshot (encoded by [`crate::storage`]) taken at
     /// `zxid`, then append the entries.
-    Snap { zxid: i64, snapshot: Vec<u8> },
+    Snap { zxid: i64, snapshot: crate::storage::SnapshotPayload },
 }
 
 /// A request a learner passes to the leader.
@@ -193,7 +193,7 @@ mod tests {
             PeerMessage::AckEpoch { current_epoch: 2, history },
             PeerMessage::Sync { mode: SyncMode::Trunc { zxid: 4 }, entries: vec![entry(5)], committed_zxid: 5 },
             PeerMessage::Sync {
-                mode: SyncMode::Snap { zxid: 4, snapshot: vec![9; 3] },
+                mode: SyncMode::Snap { zxid: 4, snapshot: crate::storage::SnapshotPayload::Bytes(vec![9; 3]) },
                 entries: vec![],
                 committed_zxid: 4,
             },
@@ -215,6 +215,22 @@ mod tests {
         for message in messages {
             assert_eq!(decode(&encode(&message)).unwrap(), message);
         }
+    }
+
+    /// A leader's SNAP carries an image of its database; it reaches the learner as the bytes
+    /// of that image's snapshot.
+    #[test]
+    fn a_snapshot_image_travels_as_its_encoded_bytes() {
+        use crate::storage::{SnapshotImage, SnapshotPayload};
+        let image = SnapshotImage::of(&crate::database::Database::default());
+        let sync = |snapshot| PeerMessage::Sync {
+            mode: SyncMode::Snap { zxid: 0, snapshot },
+            entries: vec![],
+            committed_zxid: 0,
+        };
+        let sent = encode(&sync(SnapshotPayload::Image(image.clone())));
+        assert_eq!(sent, encode(&sync(SnapshotPayload::Bytes(image.encode()))));
+        assert_eq!(decode(&sent).unwrap(), sync(SnapshotPayload::Bytes(image.encode())));
     }
 
     #[test]
