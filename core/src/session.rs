@@ -335,6 +335,11 @@ impl SessionTable {
     }
 
     /// Whether the table holds `session_id`, closing or not.
+    /// The expiry buckets in deadline order: each deadline with its sessions, by id.
+    pub fn buckets(&self) -> impl Iterator<Item = (i64, &BTreeSet<i64>)> + '_ {
+        self.buckets.iter().map(|(&deadline_ms, sessions)| (deadline_ms, sessions))
+    }
+
     pub fn contains(&self, session_id: i64) -> bool {
         self.sessions.contains_key(&session_id)
     }

@@ -77,6 +77,10 @@ fn writes_through_followers_are_forwarded_and_replicated() {
     cluster.run_for(100);
     cluster.assert_replicas_agree();
     assert_eq!(cluster.node(leader).database().tree.children("/").unwrap().len(), 21);
+    // The leader counts the sizes of its proposals (srvr, mntr); followers never propose.
+    let sizes = cluster.node(leader).proposal_sizes();
+    assert!(0 < sizes.min && sizes.min <= sizes.last && sizes.last <= sizes.max, "{sizes:?}");
+    assert_eq!(cluster.node(follower).proposal_sizes(), zk_core::node::ProposalSizes::default());
 }
 
 #[test]

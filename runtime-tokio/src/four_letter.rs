@@ -63,6 +63,8 @@ pub struct Facts {
     pub log_appends: u64,
     /// Client request latency (arrival to reply), measured by the node.
     pub latency: zk_core::node::RequestLatency,
+    /// A leader's proposal sizes.
+    pub proposal_sizes: zk_core::node::ProposalSizes,
     /// wchc: the data watches of each session, by session id, each with its paths.
     pub data_watches_by_session: Vec<(i64, Vec<String>)>,
     /// wchp: the sessions watching each path.
@@ -70,6 +72,9 @@ pub struct Facts {
     /// dump: the live sessions with their timeouts, and each session's ephemerals.
     pub sessions: Vec<(i64, i32)>,
     pub ephemerals: Vec<(i64, Vec<String>)>,
+    /// dump on a leader (standalone included): its session expiry buckets, each deadline
+    /// in wall-clock milliseconds with its sessions.
+    pub session_expiry: Option<Vec<(i64, Vec<i64>)>>,
 }
 
 /// The parts of [`Facts`] read from the node's watches, sessions and ephemerals (for wchc,
@@ -101,7 +106,14 @@ pub fn watch_and_session_facts(node: &zk_core::node::Node) -> Facts {
         .iter()
         .map(|(session, paths)| (*session, paths.iter().cloned().collect()))
         .collect();
-    Facts { data_watches_by_session, data_watches_by_path, sessions, ephemerals, ..Facts::default() }
+    Facts {
+        data_watches_by_session,
+        data_watches_by_path,
+        sessions,
+        ephemerals,
+        session_expiry: node.session_expiry(),
+        ..Facts::default()
+    }
 }
 
 /// The answer to `word` (already checked against the whitelist).
@@ -170,16 +182,28 @@ pub fn answer(word: &str, facts: &Facts) -> String {
     out
 }
 
-/// `dump`: the sessions (as a learner's session tracker lists them: id and timeout), then
-/// the ephemerals of each session in DataTree.dumpEphemerals' format. ZooKeeper's leader
-/// prints its expiry buckets with wall-clock times instead; zkd lists sessions the same
-/// way on every server. The connections section stays empty, as with ZooKeeper's Netty
-/// connection factory.
+/// `dump`: the sessions, then the ephemerals of each session in DataTree.dumpEphemerals'
+/// format. A leader (or standalone server) prints its session expiry buckets as
+/// ZooKeeper's `ExpiryQueue.dump` does, with the deadline as `java.util.Date` prints it (in
+/// UTC); a learner lists each session with its timeout, as ZooKeeper's learner session
+/// tracker does. The connections section stays empty: zkd has no connection expiry queue
+/// (ZooKeeper's NIO factory lists one there, its Netty factory nothing).
 fn dump(out: &mut String, facts: &Facts) {
     out.push_str("SessionTracker dump:\n");
-    let _ = writeln!(out, "Global Sessions({}):", facts.sessions.len());
-    for (session_id, timeout_ms) in &facts.sessions {
-        let _ = writeln!(out, "0x{session_id:x}\t{timeout_ms}ms");
+    if let Some(buckets) = &facts.session_expiry {
+        let sessions: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
+        let _ = writeln!(out, "Session Sets ({})/({sessions}):", buckets.len());
+        for (deadline_ms, ids) in buckets {
+            let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*deadline_ms));
+            for session_id in ids {
+                let _ = writeln!(out, "\t0x{session_id:x}");
+            }
+        }
+    } else {
+        let _ = writeln!(out, "Global Sessions({}):", facts.sessions.len());
+        for (session_id, timeout_ms) in &facts.sessions {
+            let _ = writeln!(out, "0x{session_id:x}\t{timeout_ms}ms");
+        }
     }
     out.push_str("ephemeral nodes dump:\n");
     let _ = writeln!(out, "Sessions with Ephemerals ({}):", facts.ephemerals.len());
@@ -246,8 +270,36 @@ fn stat(out: &mut String, with_clients: bool, facts: &Facts) {
     let _ = writeln!(out, "Mode: {}", facts.mode);
     let _ = writeln!(out, "Node count: {}", facts.node_count);
     if facts.mode == "leader" {
-        out.push_str("Proposal sizes last/min/max: -1/-1/-1\n");
+        let sizes = facts.proposal_sizes;
+        let _ = writeln!(out, "Proposal sizes last/min/max: {}/{}/{}", sizes.last, sizes.min, sizes.max);
     }
+}
+
+/// A wall-clock time as `java.util.Date.toString` prints it in UTC:
+/// `Sun Nov 22 05:39:33 UTC 2026`.
+fn java_date(epoch_ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let seconds = epoch_ms.div_euclid(1000);
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:02} {:02}:{:02}:{:02} UTC {year}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        of_day / 3_600,
+        of_day % 3_600 / 60,
+        of_day % 60
+    )
 }
 
 /// A double as Java's `Double.toString` prints it for these magnitudes: the shortest
@@ -281,6 +333,11 @@ fn mntr(out: &mut String, facts: &Facts) {
     line("last_zxid", &format_args!("0x{:x}", facts.zxid));
     line("fsync_count", &facts.fsyncs);
     line("log_appends", &facts.log_appends);
+    if facts.mode == "leader" {
+        line("last_proposal_size", &facts.proposal_sizes.last);
+        line("min_proposal_size", &facts.proposal_sizes.min);
+        line("max_proposal_size", &facts.proposal_sizes.max);
+    }
 }
 
 fn envi(out: &mut String) {
@@ -344,6 +401,12 @@ mod tests {
         assert!(stat.contains("Clients:\n /127.0.0.1:5000[1](queued=0,recved=3,sent=2)\n\nLatency"), "{stat}");
         let leader = answer("srvr", &Facts { mode: "leader", ..serving() });
         assert!(leader.ends_with("Mode: leader\nNode count: 5\nProposal sizes last/min/max: -1/-1/-1\n"));
+        let proposal_sizes = zk_core::node::ProposalSizes { last: 90, min: 60, max: 1200 };
+        let leader = Facts { mode: "leader", proposal_sizes, ..serving() };
+        assert!(answer("srvr", &leader).ends_with("Proposal sizes last/min/max: 90/60/1200\n"));
+        let mntr = answer("mntr", &leader);
+        assert!(mntr.ends_with("zk_last_proposal_size\t90\nzk_min_proposal_size\t60\nzk_max_proposal_size\t1200\n"));
+        assert!(!answer("mntr", &serving()).contains("proposal_size"), "only a leader reports proposal sizes");
     }
 
     #[test]
@@ -385,5 +448,19 @@ mod tests {
             "SessionTracker dump:\nGlobal Sessions(1):\n0x1ab\t4000ms\nephemeral nodes dump:\n\
              Sessions with Ephemerals (1):\n0x1ab:\n\t/e\nConnections dump:\n"
         );
+        // A leader lists its expiry buckets, as ZooKeeper 3.8's standalone server printed
+        // them on 2026-11-22.
+        let deadline_ms = 1_795_325_973_000;
+        let leader = Facts { session_expiry: Some(vec![(deadline_ms, vec![0x10000a80bff0000])]), ..facts };
+        assert!(
+            answer("dump", &leader).starts_with(
+                "SessionTracker dump:\nSession Sets (1)/(1):\n1 expire at Sun Nov 22 05:39:33 UTC 2026:\n\
+                 \t0x10000a80bff0000\nephemeral nodes dump:\n"
+            ),
+            "{}",
+            answer("dump", &leader)
+        );
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(java_date(951_782_400_000 + 3_599_999), "Tue Feb 29 00:59:59 UTC 2000");
     }
 }

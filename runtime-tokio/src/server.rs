@@ -469,7 +469,7 @@ impl NodeLoop {
                     "srst" => {
                         self.received = 0;
                         self.sent = 0;
-                        self.node.reset_request_latency();
+                        self.node.reset_statistics();
                     }
                     "crst" => {
                         for handle in self.connections.values_mut() {
@@ -620,6 +620,7 @@ impl NodeLoop {
             received: self.received,
             sent: self.sent,
             latency: self.node.request_latency(),
+            proposal_sizes: self.node.proposal_sizes(),
             outstanding: self.connections.keys().map(|&id| self.node.connection_requests_pending(id)).sum(),
             connections: self
                 .connections

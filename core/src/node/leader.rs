@@ -87,7 +87,7 @@ pub(super) struct Leader {
     links: BTreeMap<ServerId, Link>,
     started_ms: u64,
     next_ping_ms: u64,
-    sessions: SessionTable,
+    pub(super) sessions: SessionTable,
     preparer: Preparer,
     /// The counter of the next proposal's zxid.
     next_counter: u32,
@@ -700,7 +700,8 @@ impl Node {
         for id in followers {
             self.send(id, PeerMessage::Proposal(entry.clone()));
         }
-        self.log_entry(entry);
+        let size = self.log_entry(entry);
+        self.proposal_sizes.record(size);
         // The counter must not wrap inside an epoch: ZooKeeper forces a new election
         // when it would, and so does zkd.
         if counter == u32::MAX - 1 {

@@ -279,7 +279,7 @@ impl Node {
         if entry.prev_zxid != self.history.last_zxid() || entry.zxid() <= self.history.last_zxid() {
             return false;
         }
-        self.log_entry(entry);
+        let _ = self.log_entry(entry);
         true
     }
 

@@ -234,6 +234,31 @@ pub struct Node {
     client_out: VecDeque<ClientOutput>,
     now: Now,
     applied_since_snapshot: u64,
+    proposal_sizes: ProposalSizes,
+}
+
+/// The sizes of the leader's proposals in bytes (ZooKeeper's `BufferStats`, shown by
+/// `srvr` and `mntr` on a leader): -1 until the first proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProposalSizes {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Default for ProposalSizes {
+    fn default() -> Self {
+        ProposalSizes { last: -1, min: -1, max: -1 }
+    }
+}
+
+impl ProposalSizes {
+    fn record(&mut self, size: usize) {
+        let size = size as i64;
+        self.last = size;
+        self.min = if self.min == -1 { size } else { self.min.min(size) };
+        self.max = self.max.max(size);
+    }
 }
 
 /// A request the leader will prepare, from a local connection or a learner.
@@ -295,6 +320,7 @@ impl Node {
             client_out: VecDeque::new(),
             now,
             applied_since_snapshot: 0,
+            proposal_sizes: ProposalSizes::default(),
             config,
         };
         node.become_looking();
@@ -410,9 +436,29 @@ impl Node {
         self.clients.stats(connection)
     }
 
-    /// Starts the latency figures afresh (`srst`).
-    pub fn reset_request_latency(&mut self) {
+    /// A leader's session expiry buckets (what ZooKeeper's leader prints in `dump`): each
+    /// deadline, on the wall clock, with the sessions that expire then. `None` elsewhere.
+    pub fn session_expiry(&self) -> Option<Vec<(i64, Vec<i64>)>> {
+        let Role::Leading(leader) = &self.role else { return None };
+        let to_wall_ms = |deadline_ms: i64| deadline_ms - self.now.monotonic_ms as i64 + self.now.wall_ms;
+        Some(
+            leader
+                .sessions
+                .buckets()
+                .map(|(deadline, ids)| (to_wall_ms(deadline), ids.iter().copied().collect()))
+                .collect(),
+        )
+    }
+
+    /// The sizes of this server's proposals while it led.
+    pub fn proposal_sizes(&self) -> ProposalSizes {
+        self.proposal_sizes
+    }
+
+    /// Starts the latency and proposal-size figures afresh (`srst`).
+    pub fn reset_statistics(&mut self) {
         self.clients.latency = RequestLatency::default();
+        self.proposal_sizes = ProposalSizes::default();
     }
 
     /// The session of each connection that has one (for `cons`, `wchc`, `wchp`, `dump`).
@@ -687,10 +733,12 @@ impl Node {
         }
     }
 
-    /// Appends a txn to the history and queues it for the log.
-    fn log_entry(&mut self, entry: LogEntry) {
-        self.persistence.append(&entry);
+    /// Appends a txn to the history and queues it for the log; returns the size of its log
+    /// record.
+    fn log_entry(&mut self, entry: LogEntry) -> usize {
+        let size = self.persistence.append(&entry);
         self.history.append(entry);
+        size
     }
 
     /// Applies committed txns up to `zxid` (never past the history), replying to local

@@ -103,15 +103,18 @@ impl Persistence {
         }
     }
 
-    /// Queues a log append; consecutive appends share one `AppendLog`.
-    pub(crate) fn append(&mut self, entry: &LogEntry) {
-        self.open_log.extend_from_slice(&storage::encode_log_record(entry));
+    /// Queues a log append; consecutive appends share one `AppendLog`. Returns the size of
+    /// the record in bytes.
+    pub(crate) fn append(&mut self, entry: &LogEntry) -> usize {
+        let record = storage::encode_log_record(entry);
+        self.open_log.extend_from_slice(&record);
         let zxid = entry.zxid();
         self.queued += 1;
         self.open_log_range = Some(match self.open_log_range {
             Some((first, _)) => (first, zxid),
             None => (zxid, zxid),
         });
+        record.len()
     }
 
     /// Queues a truncation; nothing above `zxid` counts as durable any more.
