@@ -1,5 +1,5 @@
 //! What a snapshot of a tree of `N` znodes of 100 bytes costs the node (taking the image,
-//! and writes while the driver holds it) and the driver (encoding it).
+//! and writes while the driver holds it), the driver (encoding it) and a restart (loading it).
 //!
 //!     cargo run --release -p zk-core --example snapshot_encode -- 1000000
 
@@ -62,9 +62,15 @@ fn main() {
     let encoded = start.elapsed();
     drop(image);
     let after = set_data(&mut database, writes);
+    // What a restart pays to load it.
+    let start = std::time::Instant::now();
+    let decoded = zk_core::storage::decode_snapshot(&bytes).expect("the snapshot decodes");
+    let loaded = start.elapsed();
+    assert_eq!(decoded.tree.node_count(), database.tree.node_count());
     println!(
         "{count} znodes: the node takes the snapshot image in {taken:.2?}; the driver encodes it ({} MB) in \
-         {encoded:.2?}; a setData costs {while_held:.2?} while the image is held, {after:.2?} after",
+         {encoded:.2?}; a setData costs {while_held:.2?} while the image is held, {after:.2?} after; \
+         decoding and rebuilding the tree takes {loaded:.2?}",
         bytes.len() >> 20
     );
 }

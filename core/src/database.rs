@@ -325,8 +325,8 @@ impl Database {
     ) -> Result<(Vec<String>, crate::proto::Stat), ErrorCode> {
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         acl::check_acl(self.tree.acl(node), perms::READ, reader.auth_ids)?;
-        let children = node.children.iter().map(|name| name.to_string()).collect();
         let stat = node.client_stat();
+        let children = self.tree.children(path).unwrap_or_default();
         if watch {
             self.watches.add_child_watch(path, reader.watcher)?;
         }

@@ -410,7 +410,7 @@ impl Preparer {
         Some(PendingNode {
             stat: node.stat,
             kind: node.kind,
-            child_count: node.children.len(),
+            child_count: node.num_children as usize,
             acl: tree.acl(node).to_vec(),
             data_len: node.data_length(),
         })

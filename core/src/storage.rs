@@ -314,7 +314,7 @@ struct SnapshotBodyRef<'a> {
 
 #[derive(Serialize)]
 struct SnapshotNodeRef<'a> {
-    path: &'a str,
+    path: String,
     data: &'a Data,
     acl: AclRef,
     stat: PersistedStat,
@@ -493,8 +493,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, StorageError> {
         return Err(corrupt(SNAPSHOT_HEADER_BYTES, format!("session {:#x} is out of order", pair[1].0)));
     }
     let nodes = body.nodes.into_iter().map(|node| {
-        let restored =
-            Node { data: node.data, acl: node.acl, stat: node.stat, kind: node.kind, children: Default::default() };
+        let restored = Node { data: node.data, acl: node.acl, stat: node.stat, kind: node.kind, num_children: 0 };
         (node.path, restored)
     });
     let tree = DataTree::restore(body.acls, body.acl_ref_next, nodes)
@@ -873,7 +872,13 @@ mod tests {
         let stat = PersistedStat::default();
         let nodes = nodes
             .iter()
-            .map(|path| SnapshotNodeRef { path, data: &data, acl: 0, stat, kind: NodeKind::Persistent })
+            .map(|path| SnapshotNodeRef {
+                path: path.to_string(),
+                data: &data,
+                acl: 0,
+                stat,
+                kind: NodeKind::Persistent,
+            })
             .collect();
         let acls = [(0, open)];
         frame_snapshot(3, &codec::encode(&SnapshotBodyRef { acls: &acls, acl_ref_next: 1, nodes, sessions: &sessions }))

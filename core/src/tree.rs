@@ -10,9 +10,12 @@
 //! - `pzxid` moves on every child creation and deletion, never backwards;
 //! - sequential suffixes come from the stored (creation-count) `cversion`.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use imbl::{OrdMap, OrdSet};
+use equivalent::{Comparable, Equivalent};
+use imbl::OrdMap;
 
 use crate::path;
 use crate::proto::{perms, Acl, Data, Id, Stat};
@@ -131,8 +134,9 @@ pub struct Node {
     pub acl: AclRef,
     pub stat: PersistedStat,
     pub kind: NodeKind,
-    /// The children's names. Persistent (shared on clone), like the tree's node map.
-    pub children: OrdSet<Box<str>>,
+    /// How many children the node has (their names are the tree's: see
+    /// [`DataTree::children`]).
+    pub num_children: u32,
 }
 
 impl Node {
@@ -143,7 +147,7 @@ impl Node {
 
     /// The eleven-field Stat clients see.
     pub fn client_stat(&self) -> Stat {
-        let num_children = self.children.len() as i32;
+        let num_children = self.num_children as i32;
         Stat {
             czxid: self.stat.czxid,
             mzxid: self.stat.mzxid,
@@ -221,8 +225,10 @@ impl QuotaTrack {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataTree {
     /// A persistent map: cloning it is O(1) and later changes copy only what they touch,
-    /// so a snapshot can be taken without stopping writes (see [`DataTree::image`]).
-    nodes: OrdMap<Box<str>, Node>,
+    /// so a snapshot can be taken without stopping writes (see [`DataTree::image`]). Keyed
+    /// by (parent, name), so each node's children are one run of it; the nodes sit behind
+    /// `Arc`s, so the map's slots stay small and a change copies only the node it changes.
+    nodes: OrdMap<MapKey, Arc<Node>>,
     acls: AclCache,
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
@@ -259,7 +265,7 @@ impl DataTree {
             acl,
             stat: PersistedStat::default(),
             kind: NodeKind::Persistent,
-            children: OrdSet::new(),
+            num_children: 0,
         };
         tree.insert_raw("/", system_node(open));
         let open = tree.acls.intern(&crate::acl::open_acl_unsafe());
@@ -275,11 +281,26 @@ impl DataTree {
 
     fn insert_raw(&mut self, node_path: &str, node: Node) {
         if let Some(parent) = path::parent(node_path) {
-            let name = path::last_segment(node_path);
-            self.nodes.get_mut(parent).expect("parent exists").children.insert(name.into());
+            self.node_mut(parent).expect("parent exists").num_children += 1;
         }
         self.data_size_approximate += (node_path.len() + node.data_length()) as u64;
-        self.nodes.insert(node_path.into(), node);
+        self.nodes.insert(MapKey::of(node_path), Arc::new(node));
+    }
+
+    /// The node at `node_path`, to change: copied first if a snapshot image still shares it.
+    fn node_mut(&mut self, node_path: &str) -> Option<&mut Node> {
+        self.nodes.get_mut(&PathQuery::of(node_path)).map(Arc::make_mut)
+    }
+
+    /// The children of the node at `parent`: one run of the map, in name order.
+    fn child_entries(&self, parent: &str) -> impl Iterator<Item = (&MapKey, &Node)> + '_ {
+        use std::ops::Bound;
+        let prefix = MapKey::children_prefix(parent);
+        self.nodes
+            .range((Bound::Included(prefix.clone()), Bound::Unbounded))
+            .take_while(move |(key, _)| key.0.starts_with(&*prefix.0))
+            .filter(|(key, _)| !key.name().is_empty())
+            .map(|(key, node)| (key, &**node))
     }
 
     /// Whether a path is one of the nodes ZooKeeper never lets clients delete.
@@ -288,11 +309,11 @@ impl DataTree {
     }
 
     pub fn get(&self, node_path: &str) -> Option<&Node> {
-        self.nodes.get(node_path)
+        self.nodes.get(&PathQuery::of(node_path)).map(|node| &**node)
     }
 
     pub fn contains(&self, node_path: &str) -> bool {
-        self.nodes.contains_key(node_path)
+        self.nodes.contains_key(&PathQuery::of(node_path))
     }
 
     /// The Stat clients see for a node.
@@ -327,7 +348,8 @@ impl DataTree {
 
     /// The children of a node, sorted by name.
     pub fn children(&self, node_path: &str) -> Option<Vec<String>> {
-        self.get(node_path).map(|node| node.children.iter().map(|name| name.to_string()).collect())
+        self.get(node_path)?;
+        Some(self.child_entries(node_path).map(|(child, _)| child.name().to_owned()).collect())
     }
 
     /// Every node below `node_path` (not counting itself), as `getAllChildrenNumber`.
@@ -336,17 +358,19 @@ impl DataTree {
         Some(self.descendants(node_path).count())
     }
 
-    /// Every node strictly below `root`, in path order: a range scan, since paths below a
-    /// node sort right after `root/`.
-    pub fn descendants<'a>(&'a self, root: &str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
-        use std::ops::Bound;
-        let prefix = if root == "/" { "/".to_owned() } else { format!("{root}/") };
-        let start: Box<str> = prefix.clone().into();
-        self.nodes
-            .range::<_, str>((Bound::Included(&*start), Bound::Unbounded))
-            .take_while(move |(key, _)| key.starts_with(&prefix))
-            .filter(|(key, _)| &***key != "/")
-            .map(|(key, node)| (&**key, node))
+    /// Every node strictly below `root`, depth first.
+    pub fn descendants(&self, root: &str) -> impl Iterator<Item = &Node> + '_ {
+        let mut found = Vec::new();
+        let mut pending = vec![root.to_owned()];
+        while let Some(parent) = pending.pop() {
+            for (child, node) in self.child_entries(&parent) {
+                found.push(node);
+                if node.num_children > 0 {
+                    pending.push(child.path());
+                }
+            }
+        }
+        found.into_iter()
     }
 
     /// The paths of a session's ephemeral nodes, sorted.
@@ -369,9 +393,9 @@ impl DataTree {
         &self.ttls
     }
 
-    /// Every node, in path order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(node_path, node)| (&**node_path, node))
+    /// Every node with its path, parents before children.
+    pub fn iter(&self) -> impl Iterator<Item = (String, &Node)> {
+        self.nodes.iter().map(|(key, node)| (key.path(), &**node))
     }
 
     /// Creates a node. `parent_cversion` is the parent's stored cversion after this
@@ -391,25 +415,25 @@ impl DataTree {
     ) -> ZkResult<Stat> {
         let parent_path = path::parent(node_path).ok_or(ErrorCode::NodeExists)?;
         let name = path::last_segment(node_path);
-        if !self.nodes.contains_key(parent_path) {
+        if !self.contains(parent_path) {
             return Err(ErrorCode::NoNode);
         }
-        if self.nodes.contains_key(node_path) {
+        if self.contains(node_path) {
             return Err(ErrorCode::NodeExists);
         }
-        let parent = self.nodes.get_mut(parent_path).expect("parent checked");
+        let parent = self.node_mut(parent_path).expect("parent checked");
         let parent_cversion = if parent_cversion == -1 { parent.stat.cversion + 1 } else { parent_cversion };
         if parent_cversion > parent.stat.cversion {
             parent.stat.cversion = parent_cversion;
             parent.stat.pzxid = zxid;
         }
-        parent.children.insert(name.into());
+        parent.num_children += 1;
         let acl_ref = self.acls.intern(acl);
-        let node = Node { data, acl: acl_ref, stat: PersistedStat::created(zxid, time), kind, children: OrdSet::new() };
+        let node = Node { data, acl: acl_ref, stat: PersistedStat::created(zxid, time), kind, num_children: 0 };
         let bytes = node.data_length() as i64;
         self.data_size_approximate += (node_path.len() + node.data_length()) as u64;
         let stat = node.client_stat();
-        self.nodes.insert(node_path.into(), node);
+        self.nodes.insert(MapKey::of(node_path), Arc::new(node));
         match kind {
             NodeKind::Container => {
                 self.containers.insert(node_path.to_owned());
@@ -434,13 +458,16 @@ impl DataTree {
     pub fn delete_node(&mut self, node_path: &str, zxid: i64) -> ZkResult<()> {
         let parent_path = path::parent(node_path).ok_or(ErrorCode::BadArguments)?;
         let name = path::last_segment(node_path);
-        let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
-        parent.children.remove(name);
+        if !self.contains(node_path) {
+            return Err(ErrorCode::NoNode);
+        }
+        let parent = self.node_mut(parent_path).ok_or(ErrorCode::NoNode)?;
+        parent.num_children -= 1;
         if zxid > parent.stat.pzxid {
             parent.stat.pzxid = zxid;
         }
-        let node = self.nodes.remove(node_path).ok_or(ErrorCode::NoNode)?;
-        debug_assert!(node.children.is_empty(), "deleted node {node_path} still has children");
+        let node = self.nodes.remove(&PathQuery::of(node_path)).expect("node checked");
+        debug_assert_eq!(node.num_children, 0, "deleted node {node_path} still has children");
         self.acls.release(node.acl);
         self.data_size_approximate -= (node_path.len() + node.data_length()) as u64;
         match node.kind {
@@ -471,7 +498,7 @@ impl DataTree {
 
     /// Replaces a node's data; `version` is the new data version the leader computed.
     pub fn set_data(&mut self, node_path: &str, data: Data, version: i32, zxid: i64, time: i64) -> ZkResult<Stat> {
-        let node = self.nodes.get_mut(node_path).ok_or(ErrorCode::NoNode)?;
+        let node = self.node_mut(node_path).ok_or(ErrorCode::NoNode)?;
         let old_length = node.data_length();
         node.data = data;
         node.stat.mtime = time;
@@ -489,7 +516,7 @@ impl DataTree {
     /// Replaces a node's ACL; `aversion` is the new ACL version the leader computed.
     pub fn set_acl(&mut self, node_path: &str, acl: &[Acl], aversion: i32) -> ZkResult<Stat> {
         let new_ref = self.acls.intern(acl);
-        let Some(node) = self.nodes.get_mut(node_path) else {
+        let Some(node) = self.node_mut(node_path) else {
             self.acls.release(new_ref);
             return Err(ErrorCode::NoNode);
         };
@@ -503,7 +530,7 @@ impl DataTree {
     /// Sets a parent's cversion and pzxid when replaying a create whose node already exists
     /// (ZooKeeper's `setCversionPzxid`, needed after a fuzzy snapshot).
     pub fn set_cversion_pzxid(&mut self, node_path: &str, cversion: i32, zxid: i64) -> ZkResult<()> {
-        let node = self.nodes.get_mut(node_path).ok_or(ErrorCode::NoNode)?;
+        let node = self.node_mut(node_path).ok_or(ErrorCode::NoNode)?;
         let cversion = if cversion == -1 { node.stat.cversion + 1 } else { cversion };
         if cversion > node.stat.cversion {
             node.stat.cversion = cversion;
@@ -556,13 +583,19 @@ impl DataTree {
             let subject = quota_subject(parent_path);
             let (count, bytes) = self.subtree_usage(&subject);
             let stats_path = quota_node_path(&subject, QUOTA_STATS_NODE);
-            if let Some(node) = self.nodes.get_mut(stats_path.as_str()) {
-                let track = QuotaTrack { count, bytes, ..QuotaTrack::UNSET };
-                let old_length = node.data_length();
-                node.data = Some(track.render().into_bytes());
-                self.data_size_approximate = self.data_size_approximate + node.data_length() as u64 - old_length as u64;
-            }
+            let track = QuotaTrack { count, bytes, ..QuotaTrack::UNSET };
+            self.rewrite_data(&stats_path, |_| Some(track.render().into_bytes()));
         }
+    }
+
+    /// Replaces the data of a node zkd maintains itself (quota stats), keeping the
+    /// approximate data size right; stat fields stay as they are, as in ZooKeeper.
+    fn rewrite_data(&mut self, node_path: &str, rewrite: impl FnOnce(&Data) -> Data) {
+        let Some(node) = self.node_mut(node_path) else { return };
+        let old_length = node.data_length();
+        node.data = rewrite(&node.data);
+        let new_length = node.data_length();
+        self.data_size_approximate = self.data_size_approximate + new_length as u64 - old_length as u64;
     }
 
     /// Nodes and data bytes in the subtree at `root`, itself included.
@@ -570,7 +603,7 @@ impl DataTree {
         let Some(node) = self.get(root) else { return (0, 0) };
         let mut count = 1;
         let mut bytes = node.data_length() as i64;
-        for (_, node) in self.descendants(root) {
+        for node in self.descendants(root) {
             count += 1;
             bytes += node.data_length() as i64;
         }
@@ -579,13 +612,12 @@ impl DataTree {
 
     fn update_quota_stats(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
         let stats_path = quota_node_path(prefix, QUOTA_STATS_NODE);
-        let Some(node) = self.nodes.get_mut(stats_path.as_str()) else { return };
-        let mut track = QuotaTrack::parse(node.data.as_deref());
-        track.count += count_diff;
-        track.bytes += bytes_diff;
-        let old_length = node.data_length();
-        node.data = Some(track.render().into_bytes());
-        self.data_size_approximate = self.data_size_approximate + node.data_length() as u64 - old_length as u64;
+        self.rewrite_data(&stats_path, |data| {
+            let mut track = QuotaTrack::parse(data.as_deref());
+            track.count += count_diff;
+            track.bytes += bytes_diff;
+            Some(track.render().into_bytes())
+        });
     }
 
     /// The tree as it is now, for a snapshot: O(1) in the number of znodes (the node map is
@@ -632,11 +664,16 @@ impl DataTree {
         };
         for (node_path, mut node) in nodes {
             path::validate_path(&node_path).map_err(|error| error.to_string())?;
-            if tree.nodes.contains_key(node_path.as_str()) {
-                return Err(format!("{node_path} appears twice"));
-            }
-            if let Some(parent) = path::parent(&node_path).filter(|parent| !tree.nodes.contains_key(*parent)) {
-                return Err(format!("{node_path} comes before its parent {parent}"));
+            // Two map operations per node (the parent's count, the insert), since a restart
+            // loads millions of them.
+            if let Some(parent_path) = path::parent(&node_path) {
+                let Some(parent) = tree.node_mut(parent_path) else {
+                    return Err(format!("{node_path} comes before its parent {parent_path}"));
+                };
+                if parent.kind.is_ephemeral() {
+                    return Err(format!("{node_path} is the child of ephemeral {parent_path}"));
+                }
+                parent.num_children += 1;
             }
             let Some(entry) = tree.acls.by_ref.get_mut(&node.acl) else {
                 return Err(format!("{node_path} uses ACL ref {} that is not interned", node.acl));
@@ -659,16 +696,20 @@ impl DataTree {
                     tree.quota_roots.insert(quota_subject(parent_path));
                 }
             }
-            node.children.clear();
-            tree.insert_raw(&node_path, node);
+            node.num_children = 0;
+            tree.data_size_approximate += (node_path.len() + node.data_length()) as u64;
+            if tree.nodes.insert(MapKey::of(&node_path), Arc::new(node)).is_some() {
+                return Err(format!("{node_path} appears twice"));
+            }
         }
-        if !tree.nodes.contains_key("/") {
+        if !tree.contains("/") {
             return Err("the tree has no root".to_owned());
         }
         if let Some((acl_ref, _)) = tree.acls.by_ref.iter().find(|(_, (_, users))| *users == 0) {
             return Err(format!("ACL ref {acl_ref} is interned but no node uses it"));
         }
-        tree.check_invariants()?;
+        // Everything check_invariants looks at was checked or built above.
+        debug_assert_eq!(tree.check_invariants(), Ok(()));
         Ok(tree)
     }
 
@@ -676,30 +717,33 @@ impl DataTree {
     /// ephemeral, container and TTL indexes match the nodes). Called after every event in
     /// debug builds by the drivers; returns the first problem found.
     pub fn check_invariants(&self) -> Result<(), String> {
-        for (node_path, node) in &self.nodes {
-            for child in &node.children {
-                let child_path = path::join(node_path, child);
-                if !self.nodes.contains_key(child_path.as_str()) {
-                    return Err(format!("{node_path} lists missing child {child}"));
-                }
-            }
+        let nodes: Vec<(String, &Node)> = self.iter().collect();
+        let mut children_found: BTreeMap<&str, u32> = BTreeMap::new();
+        for (node_path, node) in &nodes {
+            let node_path = node_path.as_str();
             if let Some(parent) = path::parent(node_path) {
-                let listed = self.nodes.get(parent).is_some_and(|p| p.children.contains(path::last_segment(node_path)));
-                if !listed {
-                    return Err(format!("{node_path} is not listed by its parent"));
+                if !self.contains(parent) {
+                    return Err(format!("{node_path} has no parent"));
                 }
+                *children_found.entry(parent).or_default() += 1;
             }
             let indexed = match node.kind {
-                NodeKind::Ephemeral { owner } => self.ephemerals.get(&owner).is_some_and(|s| s.contains(&**node_path)),
-                NodeKind::Container => self.containers.contains(&**node_path),
-                NodeKind::Ttl { .. } => self.ttls.contains(&**node_path),
+                NodeKind::Ephemeral { owner } => self.ephemerals.get(&owner).is_some_and(|s| s.contains(node_path)),
+                NodeKind::Container => self.containers.contains(node_path),
+                NodeKind::Ttl { .. } => self.ttls.contains(node_path),
                 NodeKind::Persistent => true,
             };
             if !indexed {
                 return Err(format!("{node_path} is missing from its kind's index"));
             }
-            if node.kind.is_ephemeral() && !node.children.is_empty() {
+            if node.kind.is_ephemeral() && node.num_children != 0 {
                 return Err(format!("ephemeral {node_path} has children"));
+            }
+        }
+        for (node_path, node) in &nodes {
+            let found = children_found.get(node_path.as_str()).copied().unwrap_or_default();
+            if node.num_children != found {
+                return Err(format!("{node_path} counts {} children but has {found}", node.num_children));
             }
         }
         let indexed_count: usize =
@@ -715,15 +759,15 @@ impl DataTree {
 /// A [`DataTree`] frozen at one moment (see [`DataTree::image`]): what a snapshot encodes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TreeImage {
-    nodes: OrdMap<Box<str>, Node>,
+    nodes: OrdMap<MapKey, Arc<Node>>,
     acls: Vec<(AclRef, Vec<Acl>)>,
     acl_ref_next: AclRef,
 }
 
 impl TreeImage {
-    /// Every node, in path order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(node_path, node)| (&**node_path, node))
+    /// Every node with its path, parents before children.
+    pub fn iter(&self) -> impl Iterator<Item = (String, &Node)> {
+        self.nodes.iter().map(|(key, node)| (key.path(), &**node))
     }
 
     pub fn node_count(&self) -> usize {
@@ -741,6 +785,80 @@ impl TreeImage {
 impl std::fmt::Debug for TreeImage {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "TreeImage({} znodes, {} ACL lists)", self.nodes.len(), self.acls.len())
+    }
+}
+
+/// A znode's path as the node map stores it: with its last `/` replaced by `\0` (`/app/n1`
+/// is `/app\0n1`, `/app` is `\0app`, `/` is `\0`). ZooKeeper paths never hold `\0`, and
+/// plain byte order on these keys is (parent, name) order: a node's children are one run
+/// of the map, in name order, and every node sorts after its parent. Comparing two keys is
+/// a `memcmp`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct MapKey(Box<str>);
+
+impl MapKey {
+    fn of(node_path: &str) -> MapKey {
+        let at = last_slash(node_path);
+        let mut key = String::with_capacity(node_path.len());
+        key.push_str(&node_path[..at]);
+        key.push('\0');
+        key.push_str(&node_path[at + 1..]);
+        MapKey(key.into_boxed_str())
+    }
+
+    /// The keys of `parent`'s children all start with this (and nothing else does, but
+    /// the root's own key `\0`, which is the children prefix of `/`).
+    fn children_prefix(parent: &str) -> MapKey {
+        let parent = if parent == "/" { "" } else { parent };
+        MapKey(format!("{parent}\0").into_boxed_str())
+    }
+
+    fn path(&self) -> String {
+        self.0.replacen('\0', "/", 1)
+    }
+
+    fn name(&self) -> &str {
+        self.0.rsplit('\0').next().unwrap_or_default()
+    }
+}
+
+/// Where a path's last `/` is (0 for the root and its children).
+#[inline]
+fn last_slash(node_path: &str) -> usize {
+    node_path.as_bytes().iter().rposition(|&byte| byte == b'/').unwrap_or(0)
+}
+
+/// A lookup by path, compared with the stored keys as if it were one, without building it.
+#[derive(Clone, Copy)]
+struct PathQuery<'a> {
+    path: &'a [u8],
+    last_slash: usize,
+}
+
+impl<'a> PathQuery<'a> {
+    fn of(node_path: &'a str) -> Self {
+        PathQuery { path: node_path.as_bytes(), last_slash: last_slash(node_path) }
+    }
+}
+
+impl Comparable<MapKey> for PathQuery<'_> {
+    fn compare(&self, key: &MapKey) -> Ordering {
+        let key = key.0.as_bytes();
+        let at = self.last_slash;
+        if key.len() <= at {
+            // The key ends before (or at) where this path's `\0` would be.
+            return self.path[..key.len()].cmp(key).then(Ordering::Greater);
+        }
+        self.path[..at]
+            .cmp(&key[..at])
+            .then(0.cmp(&key[at]))
+            .then_with(|| self.path.get(at + 1..).unwrap_or_default().cmp(&key[at + 1..]))
+    }
+}
+
+impl Equivalent<MapKey> for PathQuery<'_> {
+    fn equivalent(&self, key: &MapKey) -> bool {
+        self.compare(key) == Ordering::Equal
     }
 }
 
@@ -987,5 +1105,59 @@ mod tests {
         assert_eq!(QuotaTrack::parse(Some(track.render().as_bytes())), track);
         assert_eq!(QuotaTrack::parse(Some(b"count=,bytes=3")).count, -1);
         assert_eq!(QuotaTrack::parse(None), QuotaTrack::UNSET);
+    }
+
+    /// The map's key order is (parent, name) order, a lookup by path compares exactly as
+    /// the key it stands for, and a key gives its path back.
+    #[test]
+    fn map_keys_order_by_parent_then_name() {
+        use proptest::prelude::*;
+        let path =
+            proptest::collection::vec("[a-c]{1,2}", 0..4).prop_map(|segments| format!("/{}", segments.join("/")));
+        proptest!(|(a in path.clone(), b in path)| {
+            let parts = |p: &str| match p.rfind('/') {
+                Some(0) if p.len() == 1 => (String::new(), String::new()),
+                Some(0) => (String::new(), p[1..].to_owned()),
+                Some(at) => (p[..at].to_owned(), p[at + 1..].to_owned()),
+                None => unreachable!(),
+            };
+            let expected = parts(&a).cmp(&parts(&b));
+            prop_assert_eq!(MapKey::of(&a).cmp(&MapKey::of(&b)), expected);
+            prop_assert_eq!(PathQuery::of(&a).compare(&MapKey::of(&b)), expected);
+            prop_assert_eq!(MapKey::of(&a).path(), a.clone());
+            let key = MapKey::of(&a);
+            prop_assert_eq!(key.name(), path::last_segment(&a));
+            if path::parent(&b) == Some(a.as_str()) {
+                prop_assert!(MapKey::of(&a) < MapKey::of(&b), "a parent sorts before its children");
+                prop_assert!(MapKey::of(&b).0.starts_with(&*MapKey::children_prefix(&a).0));
+            }
+        });
+    }
+
+    #[test]
+    fn children_and_descendants_come_from_the_map() {
+        let mut tree = DataTree::new();
+        for (zxid, node_path) in ["/a", "/a/b", "/a/b/c", "/ab", "/a/a", "/b"].into_iter().enumerate() {
+            tree.create_node(
+                node_path,
+                None,
+                &crate::acl::open_acl_unsafe(),
+                NodeKind::Persistent,
+                -1,
+                zxid as i64 + 1,
+                0,
+            )
+            .unwrap();
+        }
+        assert_eq!(tree.children("/").unwrap(), ["a", "ab", "b", "zookeeper"]);
+        assert_eq!(tree.children("/a").unwrap(), ["a", "b"]);
+        assert_eq!(tree.children("/a/b/c").unwrap(), Vec::<String>::new());
+        assert_eq!(tree.descendants("/a").count(), 3);
+        assert_eq!(tree.get("/a").unwrap().num_children, 2);
+        tree.delete_node("/a/a", 9).unwrap();
+        assert_eq!(tree.children("/a").unwrap(), ["b"]);
+        tree.check_invariants().unwrap();
+        let order: Vec<String> = tree.iter().map(|(node_path, _)| node_path).collect();
+        assert_eq!(order[..4], ["/", "/a", "/ab", "/b"]);
     }
 }

@@ -594,8 +594,8 @@ impl Harness {
             .tree
             .iter()
             .map(|(path, node)| {
-                let children = node.children.iter().map(|name| name.to_string()).collect();
-                (path.to_owned(), (node.client_stat(), node.data.clone(), children))
+                let children = self.database.tree.children(&path).expect("the node exists");
+                (path, (node.client_stat(), node.data.clone(), children))
             })
             .collect();
         let expected = self.model.snapshot();

@@ -772,7 +772,7 @@ impl Node {
         let mut candidates = Vec::new();
         for path in tree.containers() {
             if let Some(node) = tree.get(path) {
-                if node.children.is_empty() && node.stat.cversion > 0 {
+                if node.num_children == 0 && node.stat.cversion > 0 {
                     candidates.push(path.clone());
                 }
             }
@@ -780,7 +780,7 @@ impl Node {
         for path in tree.ttls() {
             if let Some(node) = tree.get(path) {
                 if let NodeKind::Ttl { ttl_ms } = node.kind {
-                    if node.children.is_empty() && wall_ms.saturating_sub(node.stat.mtime) > ttl_ms {
+                    if node.num_children == 0 && wall_ms.saturating_sub(node.stat.mtime) > ttl_ms {
                         candidates.push(path.clone());
                     }
                 }
