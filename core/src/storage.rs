@@ -891,9 +891,9 @@ mod tests {
             (&["/", "/a/b"][..], "before its parent"),
             (&["/a"], "before its parent"),
             (&[], "no root"),
-            (&["/", "/a", "/a"], "twice"),
+            (&["/", "/a", "/a"], "/a appears twice"),
             (&["/", "/a/"], "Invalid path"),
-            (&["/", "/"], "twice"),
+            (&["/", "/"], "/ appears twice"),
         ] {
             let error = decode_snapshot(&snapshot_with_nodes(nodes, vec![])).unwrap_err();
             assert!(error.to_string().contains(expected), "{nodes:?}: {error}");

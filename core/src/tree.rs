@@ -698,8 +698,11 @@ impl DataTree {
             }
             node.num_children = 0;
             tree.data_size_approximate += (node_path.len() + node.data_length()) as u64;
-            if tree.nodes.insert(MapKey::of(&node_path), Arc::new(node)).is_some() {
-                return Err(format!("{node_path} appears twice"));
+            let node = Arc::new(node);
+            if tree.nodes.insert(MapKey::from_path(node_path), node.clone()).is_some() {
+                // The path moved into the key; find it there to name it.
+                let repeated = tree.nodes.iter().find(|(_, held)| Arc::ptr_eq(held, &node)).map(|(key, _)| key.path());
+                return Err(format!("{} appears twice", repeated.unwrap_or_default()));
             }
         }
         if !tree.contains("/") {
@@ -804,6 +807,15 @@ impl MapKey {
         key.push('\0');
         key.push_str(&node_path[at + 1..]);
         MapKey(key.into_boxed_str())
+    }
+
+    /// [`MapKey::of`], reusing the path's own allocation.
+    fn from_path(node_path: String) -> MapKey {
+        let at = last_slash(&node_path);
+        let mut bytes = node_path.into_bytes();
+        bytes[at] = 0;
+        // '/' and '\0' are both one-byte characters: the bytes are still UTF-8.
+        MapKey(String::from_utf8(bytes).expect("a path with one ASCII byte swapped").into_boxed_str())
     }
 
     /// The keys of `parent`'s children all start with this (and nothing else does, but
