@@ -113,4 +113,25 @@ mod tests {
         bytes.extend_from_slice(&(1u64 << 62).to_le_bytes());
         assert!(decode::<Vec<u64>>(&bytes).is_err());
     }
+
+    /// Byte fields are written as one run (`serde_bytes`) for speed; the bytes are the same
+    /// as the element-by-element encoding, so files written either way read back.
+    #[test]
+    fn byte_fields_encode_as_a_sequence_of_bytes_would() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct AsSequence {
+            data: Option<Vec<u8>>,
+        }
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct AsBytes {
+            #[serde(with = "serde_bytes")]
+            data: Option<Vec<u8>>,
+        }
+        for data in [None, Some(vec![]), Some(vec![0, 1, 255]), Some(vec![7; 300])] {
+            let bytes = encode(&AsBytes { data: data.clone() });
+            assert_eq!(bytes, encode(&AsSequence { data: data.clone() }));
+            assert_eq!(decode::<AsBytes>(&bytes).unwrap(), AsBytes { data: data.clone() });
+            assert_eq!(decode::<AsSequence>(&bytes).unwrap(), AsSequence { data });
+        }
+    }
 }

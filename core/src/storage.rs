@@ -315,6 +315,7 @@ struct SnapshotBodyRef<'a> {
 #[derive(Serialize)]
 struct SnapshotNodeRef<'a> {
     path: String,
+    #[serde(with = "serde_bytes")]
     data: &'a Data,
     acl: AclRef,
     stat: PersistedStat,
@@ -333,6 +334,7 @@ struct SnapshotBody {
 #[derive(Deserialize)]
 struct SnapshotNode {
     path: String,
+    #[serde(with = "serde_bytes")]
     data: Data,
     acl: AclRef,
     stat: PersistedStat,

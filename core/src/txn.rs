@@ -59,6 +59,7 @@ pub enum Txn {
     Create {
         op: OpCode,
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Data,
         acl: Vec<Acl>,
         kind: CreateKind,
@@ -69,7 +70,12 @@ pub enum Txn {
     /// an empty container or an expired TTL node.
     Delete { op: OpCode, path: String },
     /// Replaces data; `version` is the new version.
-    SetData { path: String, data: Data, version: i32 },
+    SetData {
+        path: String,
+        #[serde(with = "serde_bytes")]
+        data: Data,
+        version: i32,
+    },
     /// Replaces an ACL; `version` is the new aversion.
     SetAcl { path: String, acl: Vec<Acl>, version: i32 },
     /// A version check inside a multi (or alone); changes nothing.
@@ -91,14 +97,41 @@ pub enum Txn {
 /// [`Txn`], but `Multi` holds a type no bytes can decode to.
 #[derive(serde::Deserialize)]
 enum FlatTxn {
-    Create { op: OpCode, path: String, data: Data, acl: Vec<Acl>, kind: CreateKind, parent_cversion: i32 },
-    Delete { op: OpCode, path: String },
-    SetData { path: String, data: Data, version: i32 },
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
-    Check { path: String, version: i32 },
+    Create {
+        op: OpCode,
+        path: String,
+        #[serde(with = "serde_bytes")]
+        data: Data,
+        acl: Vec<Acl>,
+        kind: CreateKind,
+        parent_cversion: i32,
+    },
+    Delete {
+        op: OpCode,
+        path: String,
+    },
+    SetData {
+        path: String,
+        #[serde(with = "serde_bytes")]
+        data: Data,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
     Multi(NestedMulti),
-    CreateSession { timeout_ms: i32 },
-    CloseSession { paths_to_delete: Vec<String> },
+    CreateSession {
+        timeout_ms: i32,
+    },
+    CloseSession {
+        paths_to_delete: Vec<String>,
+    },
     Error(ErrorCode),
 }
 

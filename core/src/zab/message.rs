@@ -73,7 +73,12 @@ pub enum ForwardedRequest {
     CreateSession { session_id: i64, timeout_ms: i32 },
     /// A client request that changes state (or `sync`): the client frame as it arrived
     /// (request header and body), with the identities of the connection that sent it.
-    Client { session_id: i64, frame: Vec<u8>, auth_ids: Vec<Id> },
+    Client {
+        session_id: i64,
+        #[serde(with = "serde_bytes")]
+        frame: Vec<u8>,
+        auth_ids: Vec<Id>,
+    },
 }
 
 /// One message between two zkd servers.
