@@ -26,11 +26,19 @@
 //! - `pause TARGET for D`
 //! - `slow-fsync TARGET for D [fsync D..D]`
 //! - `latency-spike TARGET for D [delay D..D]`
+//! - `one-way TARGET to rest|TARGET for D`: frames from TARGET are dropped, the other way
+//!   still delivers (an asymmetric partition)
+//! - `clock-skew TARGET for D [jump +D|-D] [rate N%]`: the wall clock jumps, the monotonic
+//!   clock runs at N% of real time (by default a 30 s jump forward at 100%)
+//! - `corrupt-read TARGET [for D]`: the server crashes, and its restart D later (500ms by
+//!   default) reads a flipped bit that recovery must refuse; a later restart reads clean bytes
+//! - `disk-full TARGET for D`
 //!
 //! A TARGET is a server id (`2`, `server 2`), a set (`{1,2}`), `leader`, `[a] follower`,
 //! `[a] quorum`, `all`, or `crashed` (what scripted crashes took down). A duration is
 //! `250ms`, `2s` or `1.5s`. The properties to `check` are `all`, `zab`, `linearizable`,
-//! `sessions`, `client-order` and `liveness`, each one of the simulator's checkers.
+//! `sessions`, `client-order`, `liveness`, `watches`, `lock` and `election`, each one of the
+//! simulator's checkers.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,12 +48,15 @@ use zk_sim::timeline::{FaultStep, RestartOrder, Target, Tear, TimedFault};
 use zk_sim::{FaultConfig, SimConfig, Violation};
 
 /// The properties a scenario may check, with the simulator checker that guards each.
-pub const PROPERTIES: [(&str, &str); 5] = [
+pub const PROPERTIES: [(&str, &str); 8] = [
     ("zab", "zab"),
     ("linearizable", "linearizability"),
     ("sessions", "sessions"),
     ("client-order", "client-order"),
     ("liveness", "liveness"),
+    ("watches", "watches"),
+    ("lock", "lock"),
+    ("election", "election"),
 ];
 
 /// Checkers whose objections always count: a crash of the simulator or of a node, a disk
@@ -266,11 +277,15 @@ fn targets_of(step: &FaultStep) -> Vec<&Target> {
     match step {
         FaultStep::Partition { group, from, .. } => std::iter::once(group).chain(from.as_ref()).collect(),
         FaultStep::Flap { a, b, .. } => std::iter::once(a).chain(b.as_ref()).collect(),
+        FaultStep::AsymmetricPartition { group, to, .. } => std::iter::once(group).chain(to.as_ref()).collect(),
         FaultStep::Crash { target, .. }
         | FaultStep::Restart { target, .. }
         | FaultStep::Pause { target, .. }
         | FaultStep::SlowFsync { target, .. }
-        | FaultStep::LatencySpike { target, .. } => vec![target],
+        | FaultStep::LatencySpike { target, .. }
+        | FaultStep::ClockSkew { target, .. }
+        | FaultStep::CorruptRead { target, .. }
+        | FaultStep::DiskFull { target, .. } => vec![target],
     }
 }
 
@@ -280,7 +295,12 @@ fn span_ms(step: &FaultStep) -> u64 {
         FaultStep::Partition { duration_ms, .. }
         | FaultStep::Pause { duration_ms, .. }
         | FaultStep::SlowFsync { duration_ms, .. }
-        | FaultStep::LatencySpike { duration_ms, .. } => *duration_ms,
+        | FaultStep::LatencySpike { duration_ms, .. }
+        | FaultStep::AsymmetricPartition { duration_ms, .. }
+        | FaultStep::ClockSkew { duration_ms, .. }
+        | FaultStep::DiskFull { duration_ms, .. } => *duration_ms,
+        // The refused restart, then a retry within half a second.
+        FaultStep::CorruptRead { restart_after_ms, .. } => restart_after_ms + 500,
         FaultStep::Flap { times, period_ms, .. } => u64::from(*times) * 2 * period_ms,
         FaultStep::Crash { restart_after_ms, restart_gap_ms, .. } => {
             restart_after_ms.map_or(0, |after| after + 4 * restart_gap_ms)
@@ -526,8 +546,69 @@ impl Parser<'_> {
                     FaultStep::LatencySpike { target, duration_ms, spike_ms: range.unwrap_or((50, 800)) }
                 })
             }
+            "one-way" => {
+                let (group, used) = self.target(rest)?;
+                let rest = &rest[used..];
+                let (to, rest) = match rest {
+                    ["to", "rest", rest @ ..] => (None, rest),
+                    ["to", more @ ..] => {
+                        let (to, used) = self.target(more)?;
+                        (Some(to), &more[used..])
+                    }
+                    _ => return self.fail("expected `one-way TARGET to rest|TARGET for DURATION`"),
+                };
+                let duration_ms = self.for_duration(rest, verb)?;
+                self.no_more(&rest[2..])?;
+                Ok(FaultStep::AsymmetricPartition { group, to, duration_ms })
+            }
+            "clock-skew" => {
+                let (target, used) = self.target(rest)?;
+                let duration_ms = self.for_duration(&rest[used..], verb)?;
+                let mut more = &rest[used + 2..];
+                let (mut jump_ms, mut rate_permille) = (30_000i64, 1000u64);
+                loop {
+                    match more {
+                        ["jump", amount, tail @ ..] => {
+                            let (sign, magnitude) = match amount.strip_prefix('-') {
+                                Some(magnitude) => (-1, magnitude),
+                                None => (1, amount.strip_prefix('+').unwrap_or(amount)),
+                            };
+                            jump_ms = sign * self.duration(magnitude)? as i64;
+                            more = tail;
+                        }
+                        ["rate", percent, tail @ ..] => {
+                            let Some(number) = percent.strip_suffix('%') else {
+                                return self.fail(&format!("expected a rate such as 110%, found {percent:?}"));
+                            };
+                            let number = self.number(number)?;
+                            if !(50..=200).contains(&number) {
+                                return self.fail("a clock rate lies between 50% and 200%");
+                            }
+                            rate_permille = number * 10;
+                            more = tail;
+                        }
+                        [] => break,
+                        _ => return self.fail("expected `clock-skew TARGET for DURATION [jump +D|-D] [rate N%]`"),
+                    }
+                }
+                Ok(FaultStep::ClockSkew { target, duration_ms, jump_ms, rate_permille })
+            }
+            "corrupt-read" => {
+                let (target, used) = self.target(rest)?;
+                let more = &rest[used..];
+                let restart_after_ms = if more.is_empty() { 500 } else { self.for_duration(more, verb)? };
+                self.no_more(more.get(2..).unwrap_or_default())?;
+                Ok(FaultStep::CorruptRead { target, restart_after_ms })
+            }
+            "disk-full" => {
+                let (target, used) = self.target(rest)?;
+                let duration_ms = self.for_duration(&rest[used..], verb)?;
+                self.no_more(&rest[used + 2..])?;
+                Ok(FaultStep::DiskFull { target, duration_ms })
+            }
             other => self.fail(&format!(
-                "unknown step {other:?}; expected partition, isolate, flap, crash, restart, pause, slow-fsync or latency-spike"
+                "unknown step {other:?}; expected partition, isolate, flap, crash, restart, pause, slow-fsync, \
+                 latency-spike, one-way, clock-skew, corrupt-read or disk-full"
             )),
         }
     }
@@ -570,6 +651,13 @@ impl Scenario {
             outcome.operations_completed += report.operations_completed;
             outcome.operations_checked += report.linearizability.operations_checked;
             outcome.steps_applied += report.timeline.applied;
+            outcome.watch_events += report.clients.watch_events;
+            outcome.watches_reset += report.clients.watches_reset;
+            outcome.lock_tenures += report.clients.lock_tenures;
+            outcome.leader_terms += report.clients.leader_terms;
+            outcome.corrupt_reads_caught += report.stats.corrupt_reads_caught;
+            outcome.persists_failed += report.stats.persists_failed;
+            outcome.frames_dropped += report.stats.frames_dropped;
             outcome.steps_skipped += report.timeline.skipped;
             for item in report.faults.split_whitespace() {
                 if let Some((kind, count)) = item.split_once('=') {
@@ -607,6 +695,17 @@ pub struct Outcome {
     pub steps_skipped: u64,
     /// Faults injected (scripted and random), by kind.
     pub faults: BTreeMap<String, u64>,
+    pub watch_events: usize,
+    /// setWatches sent by clients reconnecting with their session.
+    pub watches_reset: usize,
+    pub lock_tenures: usize,
+    pub leader_terms: usize,
+    /// Restarts refused because recovery caught a corrupt read.
+    pub corrupt_reads_caught: u64,
+    /// Persist requests refused by a full disk.
+    pub persists_failed: u64,
+    /// Frames dropped by asymmetric partitions.
+    pub frames_dropped: u64,
     /// Seeds with violations that count, and those violations.
     pub failures: Vec<(u64, Vec<Violation>)>,
     /// Violations from checkers the scenario does not check.
@@ -636,6 +735,15 @@ impl fmt::Display for Outcome {
         writeln!(f, "faults injected: {}", if faults.is_empty() { String::from("none") } else { faults.join(" ") })?;
         writeln!(f, "operations:      {} ({} with a reply)", self.operations, self.operations_completed)?;
         writeln!(f, "linearizability: {} operations checked", self.operations_checked)?;
+        writeln!(f, "watches:         {} events, {} setWatches on reconnect", self.watch_events, self.watches_reset)?;
+        writeln!(f, "recipes:         {} lock tenures, {} leader terms", self.lock_tenures, self.leader_terms)?;
+        if self.corrupt_reads_caught + self.persists_failed + self.frames_dropped > 0 {
+            writeln!(
+                f,
+                "disk and links:  {} corrupt reads caught, {} persist requests refused, {} frames dropped one way",
+                self.corrupt_reads_caught, self.persists_failed, self.frames_dropped
+            )?;
+        }
         writeln!(f, "violations:      {} seeds", self.failures.len())?;
         for (seed, violations) in &self.failures {
             for violation in violations {

@@ -26,7 +26,10 @@ fn the_example_scenario_parses_into_a_timeline() {
     assert_eq!((scenario.voters, scenario.observers, scenario.clients), (5, 0, 8));
     assert_eq!(scenario.seeds, 0..20);
     assert_eq!(scenario.run_ms, 20_000, "2 s after the partition ends");
-    assert_eq!(scenario.checkers, vec!["client-order", "linearizability", "liveness", "sessions", "zab"]);
+    assert_eq!(
+        scenario.checkers,
+        vec!["client-order", "election", "linearizability", "liveness", "lock", "sessions", "watches", "zab"]
+    );
     assert_eq!(
         scenario.timeline,
         vec![
@@ -94,10 +97,57 @@ fn every_step_form_parses() {
 }
 
 #[test]
+fn the_new_fault_steps_parse() {
+    let scenario = parsed(
+        "ensemble 5 voters\n\
+         at 1s one-way leader to rest for 2s\n\
+         at 2s one-way {1,2} to {3} for 1s\n\
+         at 3s clock-skew follower for 4s jump -45s rate 90%\n\
+         at 4s clock-skew all for 1s\n\
+         at 5s corrupt-read a follower\n\
+         at 6s corrupt-read leader for 2s\n\
+         at 7s disk-full leader for 1.5s\n\
+         check watches lock election\n",
+    );
+    assert_eq!(scenario.checkers, vec!["election", "lock", "watches"]);
+    let steps: Vec<&FaultStep> = scenario.timeline.iter().map(|timed| &timed.step).collect();
+    assert_eq!(
+        steps,
+        vec![
+            &FaultStep::AsymmetricPartition { group: Target::Leader, to: None, duration_ms: 2_000 },
+            &FaultStep::AsymmetricPartition {
+                group: Target::Servers(vec![1, 2]),
+                to: Some(Target::Servers(vec![3])),
+                duration_ms: 1_000
+            },
+            &FaultStep::ClockSkew {
+                target: Target::Follower,
+                duration_ms: 4_000,
+                jump_ms: -45_000,
+                rate_permille: 900
+            },
+            &FaultStep::ClockSkew { target: Target::All, duration_ms: 1_000, jump_ms: 30_000, rate_permille: 1000 },
+            &FaultStep::CorruptRead { target: Target::Follower, restart_after_ms: 500 },
+            &FaultStep::CorruptRead { target: Target::Leader, restart_after_ms: 2_000 },
+            &FaultStep::DiskFull { target: Target::Leader, duration_ms: 1_500 },
+        ]
+    );
+    assert_eq!(
+        error("at 1s clock-skew leader for 1s rate 5%\ncheck all\n"),
+        "bad.scn:1: a clock rate lies between 50% and 200%"
+    );
+    assert_eq!(
+        error("at 1s one-way leader from rest for 1s\ncheck all\n"),
+        "bad.scn:1: expected `one-way TARGET to rest|TARGET for DURATION`"
+    );
+}
+
+#[test]
 fn errors_name_the_file_and_the_line() {
     assert_eq!(
         error("ensemble 3 voters\n\nat 2s explode leader\ncheck all\n"),
-        "bad.scn:3: unknown step \"explode\"; expected partition, isolate, flap, crash, restart, pause, slow-fsync or latency-spike"
+        "bad.scn:3: unknown step \"explode\"; expected partition, isolate, flap, crash, restart, pause, slow-fsync, \
+         latency-spike, one-way, clock-skew, corrupt-read or disk-full"
     );
     assert_eq!(error("at 2 crash leader\n"), "bad.scn:1: expected a duration such as 250ms, 2s or 1.5s, found \"2\"");
     assert_eq!(
@@ -106,7 +156,7 @@ fn errors_name_the_file_and_the_line() {
     );
     assert_eq!(
         error("check everything\n"),
-        "bad.scn:1: unknown property \"everything\"; known: all, zab, linearizable, sessions, client-order, liveness"
+        "bad.scn:1: unknown property \"everything\"; known: all, zab, linearizable, sessions, client-order, liveness, watches, lock, election"
     );
     assert_eq!(
         error("at 1s pause leader\ncheck all\n"),

@@ -11,14 +11,17 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use zk_core::node::ConnectionId;
 use zk_core::proto::{
-    self, Buffer, CheckVersionRequest, ConnectRequest, ConnectResponse, CreateMode, CreateRequest, DeleteRequest,
-    ExistsRequest, GetChildrenRequest, GetDataRequest, MultiOp, MultiResult, OpCode, Record, Reply, Request, Response,
-    SetDataRequest, SyncRequest, XID_PING,
+    self, AddWatchMode, AddWatchRequest, Buffer, CheckVersionRequest, ConnectRequest, ConnectResponse, CreateMode,
+    CreateRequest, DeleteRequest, EventType, ExistsRequest, GetChildrenRequest, GetDataRequest, MultiOp, MultiResult,
+    OpCode, Record, Reply, Request, Response, SetDataRequest, SetWatches, SetWatches2, SyncRequest, WatcherEvent,
+    XID_PING, XID_SET_WATCHES,
 };
 use zk_core::zab::ServerId;
 use zk_core::ErrorCode;
 
-use crate::history::{ClientId, History, ObservationKind, OpKind, Outcome, Value};
+use crate::config::PlantedBug;
+use crate::history::{ClientId, History, ObservationKind, OpKind, Outcome, RecipeKind, Value, WatchKind};
+use crate::recipe::Recipe;
 use crate::rng::SimRng;
 
 /// What every client of a run shares.
@@ -35,7 +38,9 @@ pub struct ClientSettings {
     /// The longest pause between two operations of one client.
     pub think_ms_max: u64,
     /// A planted client bug (checker tests only).
-    pub planted: Option<crate::config::PlantedBug>,
+    pub planted: Option<PlantedBug>,
+    /// Whether clients run the lock and election recipes beside their workload.
+    pub recipes: bool,
 }
 
 /// Something the world must do for a client.
@@ -81,13 +86,91 @@ enum Purpose {
     Op(usize),
     /// The sync half of sync+read operation `index`.
     SyncHalf(usize),
+    /// The setWatches that re-registers the client's watches on a new connection.
+    SetWatches,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct InFlight {
     xid: i32,
     op: OpCode,
     purpose: Purpose,
+    /// The watch the request asks for, registered when its reply allows.
+    watch: Option<WatchRequest>,
+}
+
+/// A watch asked for by a read (`mode` None) or by addWatch.
+#[derive(Clone, Debug)]
+struct WatchRequest {
+    path: String,
+    mode: Option<AddWatchMode>,
+}
+
+/// The watches a client holds, in the five tables of ZooKeeper's client (`ZKWatchManager`):
+/// what it re-registers with setWatches on a new connection of its session, and what a
+/// notification removes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientWatches {
+    pub tables: BTreeMap<WatchKind, BTreeSet<String>>,
+}
+
+impl ClientWatches {
+    pub fn is_empty(&self) -> bool {
+        self.tables.values().all(BTreeSet::is_empty)
+    }
+
+    fn insert(&mut self, kind: WatchKind, path: &str) {
+        self.tables.entry(kind).or_default().insert(path.to_owned());
+    }
+
+    fn paths(&self, kind: WatchKind) -> Vec<String> {
+        self.tables.get(&kind).map(|paths| paths.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Every watch, as (kind, path).
+    pub fn all(&self) -> Vec<(WatchKind, String)> {
+        self.tables.iter().flat_map(|(kind, paths)| paths.iter().map(move |path| (*kind, path.clone()))).collect()
+    }
+
+    /// A notification consumes the one-time watches it answers, as `ZKWatchManager`'s
+    /// `materialize` does: created and data-changed events the data and exist watches on
+    /// the path, children-changed events the child watch, a deletion all three.
+    /// Persistent watches stay.
+    fn fired(&mut self, event_type: EventType, path: &str) {
+        let kinds: &[WatchKind] = match event_type {
+            EventType::NodeCreated | EventType::NodeDataChanged => &[WatchKind::Data, WatchKind::Exist],
+            EventType::NodeChildrenChanged => &[WatchKind::Child],
+            EventType::NodeDeleted => &[WatchKind::Data, WatchKind::Exist, WatchKind::Child],
+            _ => &[],
+        };
+        for kind in kinds {
+            if let Some(paths) = self.tables.get_mut(kind) {
+                paths.remove(path);
+            }
+        }
+    }
+
+    /// The setWatches request that re-registers every watch: the old setWatches (opcode
+    /// 101) when no persistent watch is held, setWatches2 (105) otherwise, as ZooKeeper's
+    /// client chooses (`ClientCnxn.primeConnection`).
+    fn set_watches_request(&self, relative_zxid: i64) -> Request {
+        let persistent_watches = self.paths(WatchKind::Persistent);
+        let persistent_recursive_watches = self.paths(WatchKind::PersistentRecursive);
+        let (data_watches, exist_watches, child_watches) =
+            (self.paths(WatchKind::Data), self.paths(WatchKind::Exist), self.paths(WatchKind::Child));
+        if persistent_watches.is_empty() && persistent_recursive_watches.is_empty() {
+            Request::SetWatches(SetWatches { relative_zxid, data_watches, exist_watches, child_watches })
+        } else {
+            Request::SetWatches2(SetWatches2 {
+                relative_zxid,
+                data_watches,
+                exist_watches,
+                child_watches,
+                persistent_watches,
+                persistent_recursive_watches,
+            })
+        }
+    }
 }
 
 /// One client.
@@ -113,6 +196,12 @@ pub struct Client {
     known_versions: BTreeMap<String, i32>,
     /// Operations of this client not yet complete.
     open_ops: BTreeSet<usize>,
+    /// The watches the client holds (dropped with its session).
+    pub watches: ClientWatches,
+    /// The recipe the client runs beside its workload, if any.
+    pub recipe: Option<Recipe>,
+    /// The operation the recipe is waiting on.
+    recipe_op: Option<usize>,
 }
 
 /// Replies with these errors say something definite about the state they were decided in.
@@ -125,6 +214,11 @@ impl Client {
         assert!(!settings.servers.is_empty(), "a client needs servers to talk to");
         assert!(settings.pipeline_max > 0);
         let retry_ms = now_ms + rng.range(0, 50);
+        // Even clients take part in the lock, odd ones in the election.
+        let recipe = settings.recipes.then(|| {
+            let kind = if id % 2 == 0 { RecipeKind::Lock } else { RecipeKind::Election };
+            Recipe::new(kind, id, now_ms, rng, settings.planted == Some(PlantedBug::RecipeOrderByName))
+        });
         Client {
             id,
             settings,
@@ -142,6 +236,9 @@ impl Client {
             values_written: 0,
             known_versions: BTreeMap::new(),
             open_ops: BTreeSet::new(),
+            watches: ClientWatches::default(),
+            recipe,
+            recipe_op: None,
         }
     }
 
@@ -213,7 +310,7 @@ impl Client {
                     return;
                 }
                 if now_ms >= last_sent_ms + ping_interval_ms(timeout_ms) {
-                    self.send(Request::Ping, Purpose::Ping, now_ms, history);
+                    self.send(Request::Ping, Purpose::Ping, None, now_ms, history);
                 }
                 if self.may_issue() && now_ms >= self.next_op_ms {
                     self.issue(now_ms, rng, history);
@@ -303,6 +400,7 @@ impl Client {
             // starts a new session, as an application would.
             if let Some(session) = self.session.take() {
                 history.observe(now_ms, self.id, ObservationKind::SessionExpired { session_id: session.id });
+                self.session_ended(now_ms, rng, history);
             }
             self.actions.push_back(ClientAction::Close { connection });
             self.lose_connection(now_ms, rng, history);
@@ -315,6 +413,7 @@ impl Client {
                 return;
             }
         }
+        let resumed = self.session.is_some();
         self.session = Some(Session { id: response.session_id, password: response.passwd.0 });
         history.observe(
             now_ms,
@@ -334,6 +433,26 @@ impl Client {
             last_sent_ms: now_ms,
         };
         self.next_op_ms = self.next_op_ms.max(now_ms);
+        // ZooKeeper's clients re-register their watches on every new connection of a session
+        // before anything else goes out (the C client right after the connect response, as
+        // here), relative to the last zxid they saw, so that the server fires at once the
+        // watches whose nodes changed meanwhile.
+        if resumed && !self.watches.is_empty() && self.settings.planted != Some(PlantedBug::WatchesNotReRegistered) {
+            let relative_zxid = self.last_zxid_seen;
+            let watches = self.watches.all();
+            history.observe(now_ms, self.id, ObservationKind::WatchesReset { connection, relative_zxid, watches });
+            let request = self.watches.set_watches_request(relative_zxid);
+            self.send(request, Purpose::SetWatches, None, now_ms, history);
+        }
+    }
+
+    /// The session is gone: its watches with it, and whatever its recipe held.
+    fn session_ended(&mut self, now_ms: u64, rng: &mut SimRng, history: &mut History) {
+        self.watches = ClientWatches::default();
+        self.recipe_op = None;
+        if let Some(recipe) = &mut self.recipe {
+            recipe.session_ended(now_ms, rng, history);
+        }
     }
 
     fn protocol_error(
@@ -357,12 +476,17 @@ impl Client {
         }
         for in_flight in std::mem::take(&mut self.in_flight) {
             if let Purpose::Op(index) = in_flight.purpose {
-                self.finish(index, Outcome::Unknown, None, now_ms, history);
+                self.finish(index, Outcome::Unknown, None, now_ms, rng, history);
             }
         }
         // A sync+read whose read was never sent is unknown too.
         for index in std::mem::take(&mut self.open_ops) {
             history.complete(index, Outcome::Unknown, None, now_ms);
+        }
+        if self.recipe_op.take().is_some() {
+            if let Some(recipe) = &mut self.recipe {
+                recipe.handle_lost_reply();
+            }
         }
         self.syncs_failed.clear();
         self.closing = None;
@@ -380,20 +504,29 @@ impl Client {
             && outstanding < self.settings.pipeline_max
     }
 
-    fn send(&mut self, request: Request, purpose: Purpose, now_ms: u64, history: &mut History) -> i32 {
+    fn send(
+        &mut self,
+        request: Request,
+        purpose: Purpose,
+        watch: Option<WatchRequest>,
+        now_ms: u64,
+        history: &mut History,
+    ) -> i32 {
         let Link::Connected { connection, ref mut last_sent_ms, .. } = self.link else {
             unreachable!("requests go out on a connected link only")
         };
         *last_sent_ms = now_ms;
         let xid = if purpose == Purpose::Ping {
             XID_PING
+        } else if purpose == Purpose::SetWatches {
+            XID_SET_WATCHES
         } else {
             let xid = self.next_xid;
             self.next_xid += 1;
             xid
         };
         let op = request.op_code();
-        self.in_flight.push_back(InFlight { xid, op, purpose });
+        self.in_flight.push_back(InFlight { xid, op, purpose, watch });
         history.observe(now_ms, self.id, ObservationKind::Sent { connection, xid, op });
         self.actions.push_back(ClientAction::Send { connection, frame: proto::encode_request(xid, &request) });
         xid
@@ -415,7 +548,10 @@ impl Client {
             *last_heard_ms = now_ms;
         }
         let response = match reply {
-            Reply::Notification(_) => return,
+            Reply::Notification(event) => {
+                self.notification(connection, header.zxid, event, now_ms, history);
+                return;
+            }
             Reply::Response(_, response) => response,
         };
         history.observe(
@@ -432,8 +568,9 @@ impl Client {
         };
         let answered = self.in_flight.remove(position).expect("position is in range");
         let err = ErrorCode::from_code(header.err).unwrap_or(ErrorCode::SystemError);
+        self.register_watch(connection, &answered, err, header.zxid, now_ms, history);
         match answered.purpose {
-            Purpose::Ping => {}
+            Purpose::Ping | Purpose::SetWatches => {}
             Purpose::SyncHalf(index) => {
                 if err != ErrorCode::Ok {
                     self.syncs_failed.insert(index, err);
@@ -441,12 +578,13 @@ impl Client {
             }
             Purpose::Op(index) => {
                 let outcome = self.outcome(index, err, response, history);
-                self.finish(index, outcome, Some(header.zxid), now_ms, history);
+                self.finish(index, outcome, Some(header.zxid), now_ms, rng, history);
                 if self.closing == Some(index) {
                     self.closing = None;
                     if err == ErrorCode::Ok {
                         if let Some(session) = self.session.take() {
                             history.observe(now_ms, self.id, ObservationKind::SessionClosed { session_id: session.id });
+                            self.session_ended(now_ms, rng, history);
                         }
                         self.actions.push_back(ClientAction::Close { connection });
                         self.lose_connection(now_ms, rng, history);
@@ -454,6 +592,64 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// A watch notification: it consumes the one-time watches it answers, and may be what
+    /// the recipe waits for.
+    fn notification(
+        &mut self,
+        connection: ConnectionId,
+        zxid: i64,
+        event: WatcherEvent,
+        now_ms: u64,
+        history: &mut History,
+    ) {
+        let Some(event_type) = EventType::from_code(event.event_type) else {
+            let problem = format!("a notification of unknown type {}", event.event_type);
+            history.observe(now_ms, self.id, ObservationKind::Undecodable { connection, problem });
+            return;
+        };
+        let path = event.path;
+        history.observe(
+            now_ms,
+            self.id,
+            ObservationKind::WatchEvent { connection, zxid, event_type, path: path.clone() },
+        );
+        self.watches.fired(event_type, &path);
+        if let Some(recipe) = &mut self.recipe {
+            recipe.handle_event(event_type, &path);
+        }
+    }
+
+    /// Registers the watch a reply leaves, as ZooKeeper's client does
+    /// (`WatchRegistration.register`): on success, and for exists also when the node is
+    /// missing (an exist watch, which its creation fires).
+    fn register_watch(
+        &mut self,
+        connection: ConnectionId,
+        answered: &InFlight,
+        err: ErrorCode,
+        zxid: i64,
+        now_ms: u64,
+        history: &mut History,
+    ) {
+        let Some(watch) = &answered.watch else { return };
+        let kind = match (answered.op, err) {
+            (OpCode::GetData | OpCode::Exists, ErrorCode::Ok) => WatchKind::Data,
+            (OpCode::Exists, ErrorCode::NoNode) => WatchKind::Exist,
+            (OpCode::GetChildren | OpCode::GetChildren2, ErrorCode::Ok) => WatchKind::Child,
+            (OpCode::AddWatch, ErrorCode::Ok) => match watch.mode {
+                Some(AddWatchMode::PersistentRecursive) => WatchKind::PersistentRecursive,
+                _ => WatchKind::Persistent,
+            },
+            _ => return,
+        };
+        self.watches.insert(kind, &watch.path);
+        history.observe(
+            now_ms,
+            self.id,
+            ObservationKind::WatchRegistered { connection, kind, path: watch.path.clone(), zxid },
+        );
     }
 
     fn outcome(&mut self, index: usize, err: ErrorCode, response: Response, history: &History) -> Outcome {
@@ -495,9 +691,23 @@ impl Client {
         Outcome::Ok(value)
     }
 
-    fn finish(&mut self, index: usize, outcome: Outcome, zxid: Option<i64>, now_ms: u64, history: &mut History) {
+    fn finish(
+        &mut self,
+        index: usize,
+        outcome: Outcome,
+        zxid: Option<i64>,
+        now_ms: u64,
+        rng: &mut SimRng,
+        history: &mut History,
+    ) {
         if !self.open_ops.remove(&index) {
             return;
+        }
+        if self.recipe_op == Some(index) {
+            self.recipe_op = None;
+            if let Some(recipe) = &mut self.recipe {
+                recipe.handle_reply(&outcome, now_ms, rng, history);
+            }
         }
         if let Mode::Liveness { since_ms, ref mut write_ms, ref mut read_ms } = self.mode {
             let operation = &history.operations[index];
@@ -537,10 +747,32 @@ impl Client {
             Mode::Liveness { read_ms: None, .. } => Some(7),
             _ => None,
         };
+        // Half of the turns of a client that runs a recipe go to the recipe, when it has a
+        // request to make.
+        if forced.is_none() && self.recipe.is_some() && rng.percent(50) {
+            let recipe = self.recipe.as_mut().expect("checked above");
+            if let Some((kind, request)) = recipe.poll_request(session_id, now_ms, rng, history) {
+                let watch = match &request {
+                    Request::Exists(ExistsRequest { path, watch: true }) => {
+                        Some(WatchRequest { path: path.clone(), mode: None })
+                    }
+                    _ => None,
+                };
+                let index = history.invoke(self.id, session_id, server, kind, now_ms);
+                self.open_ops.insert(index);
+                self.recipe_op = Some(index);
+                let xid = self.send(request, Purpose::Op(index), watch, now_ms, history);
+                history.operations[index].xid = Some(xid);
+                return;
+            }
+        }
         // create, setData, conditional setData, delete, getData, exists, getChildren,
-        // sync+read, ephemeral, sequential, parents, multi, closeSession
-        let weights = [8, 20, 8, 4, 10, 5, 4, 16, 6, 5, 2, 5, 1];
+        // sync+read, ephemeral, sequential, parents, multi, addWatch, closeSession
+        let weights = [8, 20, 8, 4, 10, 5, 4, 16, 6, 5, 2, 5, 2, 1];
         let choice = forced.unwrap_or_else(|| rng.weighted(&weights).expect("weights are positive"));
+        // Reads leave a watch half of the time.
+        let watch = matches!(choice, 4..=6) && rng.percent(50);
+        let mut watch_request = None;
         let acl = zk_core::acl::open_acl_unsafe();
         let create = |path: String, data: Vec<u8>, mode: CreateMode| {
             Request::Create(CreateRequest { path, data: Some(data), acl: acl.clone(), flags: mode.code() })
@@ -566,17 +798,17 @@ impl Client {
             }
             4 => {
                 let path = self.key(rng);
-                let request = Request::GetData(GetDataRequest { path: path.clone(), watch: false });
+                let request = Request::GetData(GetDataRequest { path: path.clone(), watch });
                 (OpKind::GetData { path }, vec![request])
             }
             5 => {
                 let path = self.key(rng);
-                let request = Request::Exists(ExistsRequest { path: path.clone(), watch: false });
+                let request = Request::Exists(ExistsRequest { path: path.clone(), watch });
                 (OpKind::Exists { path }, vec![request])
             }
             6 => {
                 let path = (*rng.pick(&["/", "/e", "/s", "/m"])).to_owned();
-                let request = Request::GetChildren(GetChildrenRequest { path: path.clone(), watch: false });
+                let request = Request::GetChildren(GetChildrenRequest { path: path.clone(), watch });
                 (OpKind::GetChildren { path }, vec![request])
             }
             7 => {
@@ -621,14 +853,29 @@ impl Client {
                 ];
                 (OpKind::Multi { paths: vec![created, previous] }, vec![Request::Multi(ops)])
             }
+            12 => {
+                let path = match rng.below(3) {
+                    0 => self.key(rng),
+                    _ => (*rng.pick(&["/", "/e", "/s", "/m"])).to_owned(),
+                };
+                let mode = if rng.percent(50) { AddWatchMode::Persistent } else { AddWatchMode::PersistentRecursive };
+                watch_request = Some(WatchRequest { path: path.clone(), mode: Some(mode) });
+                let request = Request::AddWatch(AddWatchRequest { path: path.clone(), mode: mode.code() });
+                (OpKind::AddWatch { path, mode }, vec![request])
+            }
             _ => (OpKind::CloseSession, vec![Request::CloseSession]),
         };
+        if watch {
+            let path = kind.path().expect("a read names its path").to_owned();
+            watch_request = Some(WatchRequest { path, mode: None });
+        }
         let index = history.invoke(self.id, session_id, server, kind, now_ms);
         self.open_ops.insert(index);
         let last = requests.len() - 1;
         for (position, request) in requests.into_iter().enumerate() {
             let purpose = if position == last { Purpose::Op(index) } else { Purpose::SyncHalf(index) };
-            let xid = self.send(request, purpose, now_ms, history);
+            let watch = if position == last { watch_request.take() } else { None };
+            let xid = self.send(request, purpose, watch, now_ms, history);
             history.operations[index].xid = Some(xid);
         }
         if history.operations[index].kind == OpKind::CloseSession {

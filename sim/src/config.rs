@@ -28,6 +28,17 @@ pub struct FaultConfig {
     /// Crashes every server at once (pending writes lost or torn on each), then restarts
     /// them one by one.
     pub power_loss: u32,
+    /// Frames from one group of servers to another are silently dropped while the other
+    /// way still delivers, until the link's reading end times out and breaks it.
+    pub asymmetric_partition: u32,
+    /// A server's wall clock jumps (forward or back) and its clocks run at a skewed rate.
+    pub clock_skew: u32,
+    /// A crashed server's first restart reads a flipped bit in one of its files; recovery
+    /// must refuse it by CRC, and a later restart reads clean bytes.
+    pub corrupt_read: u32,
+    /// A server's disk is full for a while: persistence fails, the server stops, and it is
+    /// restarted from disk once there is room again.
+    pub disk_full: u32,
     /// The mean time between two fault injections.
     pub interval_ms_mean: u64,
     /// Faults active at the same time, at most.
@@ -35,7 +46,7 @@ pub struct FaultConfig {
 }
 
 /// The fault kinds by name, in the order of [`FaultConfig::weights`].
-pub const FAULT_KINDS: [&str; 9] = [
+pub const FAULT_KINDS: [&str; 13] = [
     "partition",
     "isolate_one",
     "isolate_leader",
@@ -45,7 +56,14 @@ pub const FAULT_KINDS: [&str; 9] = [
     "slow_fsync",
     "latency_spike",
     "power_loss",
+    "asymmetric_partition",
+    "clock_skew",
+    "corrupt_read",
+    "disk_full",
 ];
+
+/// How many kinds of fault there are.
+pub const FAULT_KIND_COUNT: usize = FAULT_KINDS.len();
 
 impl FaultConfig {
     /// Every kind of fault, with default weights.
@@ -60,6 +78,10 @@ impl FaultConfig {
             slow_fsync: 2,
             latency_spike: 2,
             power_loss: 1,
+            asymmetric_partition: 2,
+            clock_skew: 2,
+            corrupt_read: 1,
+            disk_full: 1,
             interval_ms_mean: 600,
             active_max: 2,
         }
@@ -67,11 +89,11 @@ impl FaultConfig {
 
     /// No faults: a healthy network and healthy processes.
     pub fn none() -> FaultConfig {
-        FaultConfig { interval_ms_mean: 600, active_max: 2, ..FaultConfig::with_weights([0; 9]) }
+        FaultConfig { interval_ms_mean: 600, active_max: 2, ..FaultConfig::with_weights([0; FAULT_KIND_COUNT]) }
     }
 
-    fn with_weights(weights: [u32; 9]) -> FaultConfig {
-        let [partition, isolate_one, isolate_leader, flapping, crash, pause, slow_fsync, latency_spike, power_loss] =
+    fn with_weights(weights: [u32; FAULT_KIND_COUNT]) -> FaultConfig {
+        let [partition, isolate_one, isolate_leader, flapping, crash, pause, slow_fsync, latency_spike, power_loss, asymmetric_partition, clock_skew, corrupt_read, disk_full] =
             weights;
         FaultConfig {
             partition,
@@ -83,12 +105,16 @@ impl FaultConfig {
             slow_fsync,
             latency_spike,
             power_loss,
+            asymmetric_partition,
+            clock_skew,
+            corrupt_read,
+            disk_full,
             interval_ms_mean: 600,
             active_max: 2,
         }
     }
 
-    pub fn weights(&self) -> [u32; 9] {
+    pub fn weights(&self) -> [u32; FAULT_KIND_COUNT] {
         [
             self.partition,
             self.isolate_one,
@@ -99,6 +125,10 @@ impl FaultConfig {
             self.slow_fsync,
             self.latency_spike,
             self.power_loss,
+            self.asymmetric_partition,
+            self.clock_skew,
+            self.corrupt_read,
+            self.disk_full,
         ]
     }
 
@@ -114,7 +144,7 @@ impl FaultConfig {
             "none" | "" => return Ok(FaultConfig::none()),
             _ => {}
         }
-        let mut weights = [0u32; 9];
+        let mut weights = [0u32; FAULT_KIND_COUNT];
         for item in text.split(',') {
             let (name, weight) = match item.split_once('=') {
                 Some((name, weight)) => {
@@ -162,6 +192,27 @@ pub enum PlantedBug {
     /// The simulated network lets a server's frames to a client overtake each other (a
     /// connection that is not FIFO), so replies arrive out of order.
     ServerFramesReordered,
+    /// The network answers every PROPOSAL a leader sends to a follower with a forged ACK
+    /// from that follower, at once: the leader counts votes that no durable log backs and
+    /// commits without a real quorum (the Zab paper's rule that a follower acknowledges
+    /// only what it has logged, broken on the wire).
+    AcksForged,
+    /// The disk ignores TRUNC: a learner told to drop the uncommitted tail of an old epoch
+    /// drops it in memory but keeps it in its log file, and replays it after a restart.
+    TruncateIgnored,
+    /// The network rewrites the closeSession proposals a leader sends to its followers so
+    /// that they delete none of the session's ephemerals: ephemerals outlive their session
+    /// on the followers.
+    EphemeralsKept,
+    /// Clients skip setWatches when they reconnect with their session: the watches of the
+    /// old connection are silently gone (what ZooKeeper's `disableAutoWatchReset` does,
+    /// without telling the application).
+    WatchesNotReRegistered,
+    /// The lock and election recipes order the children by their whole names instead of by
+    /// the sequence number ZooKeeper appended (the bug Curator's `fixForSorting` guards
+    /// against once names carry a prefix): a newcomer whose prefix sorts first believes it
+    /// holds the lock while the true holder still does.
+    RecipeOrderByName,
 }
 
 /// One run of the simulator.
@@ -185,6 +236,9 @@ pub struct SimConfig {
     pub planted: Option<PlantedBug>,
     /// Scripted faults at exact virtual times, on top of the random ones (empty: none).
     pub timeline: Vec<TimedFault>,
+    /// Whether clients run the lock (even clients) and election (odd clients) recipes
+    /// beside their workload.
+    pub recipes: bool,
 }
 
 impl SimConfig {
@@ -200,6 +254,7 @@ impl SimConfig {
             trace: false,
             planted: None,
             timeline: Vec::new(),
+            recipes: true,
         }
     }
 
@@ -241,5 +296,12 @@ mod tests {
         assert_eq!(some.to_string(), "crash=1,pause=3");
         assert_eq!(FaultConfig::parse(&some.to_string()).unwrap(), some);
         assert!(FaultConfig::parse("meteor").is_err());
+        let new_kinds = FaultConfig::parse("asymmetric_partition=2,clock_skew,corrupt_read=3,disk_full").unwrap();
+        assert_eq!(
+            (new_kinds.asymmetric_partition, new_kinds.clock_skew, new_kinds.corrupt_read, new_kinds.disk_full),
+            (2, 1, 3, 1)
+        );
+        assert_eq!(new_kinds.to_string(), "asymmetric_partition=2,clock_skew=1,corrupt_read=3,disk_full=1");
+        assert_eq!(FaultConfig::parse(&FaultConfig::all().to_string()).unwrap(), FaultConfig::all());
     }
 }

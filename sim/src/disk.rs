@@ -82,9 +82,71 @@ pub struct Disk {
     pending: VecDeque<PersistRequest>,
     /// When the last fsync handed over completes; fsyncs complete in order.
     last_completion_ms: u64,
+    /// The planted bug `TruncateIgnored`: TRUNC operations are skipped.
+    pub truncate_ignored: bool,
+    /// The next restart reads one flipped bit (the corrupt-read fault); the bytes on the
+    /// disk stay clean.
+    pub corrupt_next_read: bool,
+}
+
+/// A copy of `files` as a read with one flipped bit returns it, and which file it hit:
+/// the snapshot, an epoch file, or the log before its last record (a damaged last record
+/// is indistinguishable from a torn append, which recovery cuts by design). `None` when no
+/// file has such bytes.
+pub fn flip_a_bit(files: &Files, rng: &mut SimRng) -> Option<(Files, String)> {
+    let log_limit = match storage::scan_log(&files.log) {
+        Ok(scan) if scan.entries.len() >= 2 => {
+            let second_last = scan.entries[scan.entries.len() - 2].zxid();
+            storage::log_truncation_offset(&files.log, second_last).unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let mut candidates: Vec<(&str, usize)> = Vec::new();
+    if log_limit > 0 {
+        candidates.push(("the log", log_limit));
+    }
+    for (name, file) in [
+        ("the snapshot", &files.snapshot),
+        ("acceptedEpoch", &files.accepted_epoch),
+        ("currentEpoch", &files.current_epoch),
+    ] {
+        if let Some(bytes) = file.as_ref().filter(|bytes| !bytes.is_empty()) {
+            candidates.push((name, bytes.len()));
+        }
+    }
+    if candidates.is_empty() {
+        return None;
+    }
+    let (name, limit) = *rng.pick(&candidates);
+    let offset = rng.index(limit);
+    let bit = 1u8 << rng.below(8);
+    let mut corrupt = files.clone();
+    let bytes = match name {
+        "the log" => &mut corrupt.log,
+        "the snapshot" => corrupt.snapshot.as_mut().expect("a candidate"),
+        "acceptedEpoch" => corrupt.accepted_epoch.as_mut().expect("a candidate"),
+        _ => corrupt.current_epoch.as_mut().expect("a candidate"),
+    };
+    bytes[offset] ^= bit;
+    Some((corrupt, format!("{name} at byte {offset}")))
+}
+
+/// Whether two recoveries found the same durable state.
+pub fn same_recovery(a: &Recovered, b: &Recovered) -> bool {
+    a.history == b.history
+        && a.accepted_epoch == b.accepted_epoch
+        && a.current_epoch == b.current_epoch
+        && a.database.last_processed_zxid() == b.database.last_processed_zxid()
+        && a.database.sessions() == b.database.sessions()
+        && a.database.tree == b.database.tree
 }
 
 impl Disk {
+    /// An empty disk; `truncate_ignored` plants the bug of that name.
+    pub fn new(truncate_ignored: bool) -> Disk {
+        Disk { truncate_ignored, ..Disk::default() }
+    }
+
     /// Takes a request; returns when its fsync will complete.
     pub fn submit(&mut self, request: PersistRequest, now_ms: u64, latency_ms: u64) -> u64 {
         debug_assert!(self.pending.back().is_none_or(|last| last.token < request.token), "tokens increase");
@@ -98,10 +160,17 @@ impl Disk {
         while self.pending.front().is_some_and(|request| request.token <= token) {
             let request = self.pending.pop_front().expect("checked non-empty");
             for op in &request.ops {
-                self.files.apply(op)?;
+                self.apply(op)?;
             }
         }
         Ok(())
+    }
+
+    fn apply(&mut self, op: &StorageOp) -> Result<(), StorageError> {
+        if self.truncate_ignored && matches!(op, StorageOp::TruncateLog { .. }) {
+            return Ok(());
+        }
+        self.files.apply(op)
     }
 
     pub fn pending_len(&self) -> usize {
@@ -119,7 +188,7 @@ impl Disk {
         }
         let kept = rng.index(ops.len() + 1);
         for op in &ops[..kept] {
-            self.files.apply(op)?;
+            self.apply(op)?;
         }
         loss.ops_kept = kept;
         if let Some(StorageOp::AppendLog { bytes, .. }) = ops.get(kept) {

@@ -1,6 +1,8 @@
 //! Fault injection, drawn from the seed: partitions (random split, one server cut off, the
-//! leader cut off, flapping links), crashes with restart from disk, process pauses (some
-//! longer than the session timeout), slow fsyncs and latency spikes.
+//! leader cut off, flapping links, asymmetric partitions that drop frames one way only),
+//! crashes with restart from disk, process pauses (some longer than the session timeout),
+//! slow fsyncs, latency spikes, clock skew and jumps, corrupt reads at restart (which
+//! recovery must catch by CRC) and full disks (which stop the server until there is room).
 //!
 //! During the safety phase a fault is injected at random intervals, while fewer than
 //! `active_max` are active; each undoes itself after a random duration. When the liveness
@@ -13,7 +15,7 @@ use std::collections::BTreeMap;
 
 use zk_core::zab::ServerId;
 
-use crate::config::{FaultConfig, FAULT_KINDS};
+use crate::config::{FaultConfig, FAULT_KINDS, FAULT_KIND_COUNT};
 use crate::world::{Event, Phase, World};
 
 /// A fault-related event in the queue.
@@ -56,6 +58,23 @@ pub(crate) enum ActiveFault {
     PowerLoss {
         servers: Vec<ServerId>,
     },
+    /// Frames from the first server of each pair to the second are dropped.
+    OneWay {
+        directed: Vec<(ServerId, ServerId)>,
+    },
+    /// The server's clocks are skewed (its wall clock jumped, its monotonic clock runs at
+    /// another rate).
+    ClockSkew {
+        server: ServerId,
+    },
+    /// Another attempt to start a server whose restart was refused (a corrupt read caught).
+    Restart {
+        server: ServerId,
+    },
+    /// The server's disk is full.
+    DiskFull {
+        server: ServerId,
+    },
     /// A scripted flapping link: like `Flap`, with a fixed period between flips.
     ScriptedFlap {
         pairs: Vec<(ServerId, ServerId)>,
@@ -72,12 +91,12 @@ pub struct Faults {
     active: BTreeMap<u64, ActiveFault>,
     next_id: u64,
     /// How many faults of each kind were injected, in [`FAULT_KINDS`] order.
-    pub injected: [u64; 9],
+    pub injected: [u64; FAULT_KIND_COUNT],
 }
 
 impl Faults {
     pub fn new(config: FaultConfig) -> Faults {
-        Faults { config, active: BTreeMap::new(), next_id: 1, injected: [0; 9] }
+        Faults { config, active: BTreeMap::new(), next_id: 1, injected: [0; FAULT_KIND_COUNT] }
     }
 
     pub fn summary(&self) -> String {
@@ -169,9 +188,13 @@ impl World {
         }
         self.heal_links();
         for id in self.server_ids() {
+            let now_ms = self.now_ms;
             let server = self.servers.get_mut(&id).expect("known server");
             server.fsync_ms = (1, 4);
             server.spike_ms = (0, 0);
+            server.disk_full = false;
+            server.clock.set_rate(now_ms, 1000);
+            server.clock.wall_offset_ms = 0;
             if server.paused {
                 self.resume_server(id);
             }
@@ -213,7 +236,51 @@ impl World {
                     }
                 }
             }
+            ActiveFault::OneWay { directed } => self.cut_one_way(&directed, false),
+            ActiveFault::ClockSkew { server } => {
+                let now_ms = self.now_ms;
+                let clock = &mut self.servers.get_mut(&server).expect("known server").clock;
+                clock.set_rate(now_ms, 1000);
+                clock.wall_offset_ms = 0;
+            }
+            ActiveFault::Restart { server } => {
+                if !self.is_up(server) {
+                    self.stats.restarts += 1;
+                    self.start_server(server);
+                }
+            }
+            ActiveFault::DiskFull { server } => {
+                self.servers.get_mut(&server).expect("known server").disk_full = false;
+                if !self.is_up(server) {
+                    self.stats.restarts += 1;
+                    self.start_server(server);
+                }
+            }
         }
+    }
+
+    /// Tries to start `server` again after `delay_ms` (not a new fault: the retry of a
+    /// restart that was refused).
+    pub(crate) fn schedule_restart(&mut self, server: ServerId, delay_ms: u64) {
+        let id = self.faults.next_id;
+        self.faults.next_id += 1;
+        self.faults.active.insert(id, ActiveFault::Restart { server });
+        self.schedule(self.now_ms + delay_ms, Event::Fault(FaultEvent::End { id }));
+    }
+
+    /// Skews a server's clocks: its wall clock jumps by `jump_ms`, its monotonic clock runs
+    /// at `rate_permille` of virtual time.
+    pub(crate) fn skew_clock(&mut self, server: ServerId, jump_ms: i64, rate_permille: u64) {
+        let now_ms = self.now_ms;
+        let clock = &mut self.servers.get_mut(&server).expect("known server").clock;
+        clock.wall_offset_ms += jump_ms;
+        clock.set_rate(now_ms, rate_permille);
+    }
+
+    /// Crashes a running server and arms a corrupt read for its next start.
+    pub(crate) fn crash_for_corrupt_read(&mut self, server: ServerId, tear: bool) {
+        self.crash_server(server, tear);
+        self.servers.get_mut(&server).expect("known server").disk.corrupt_next_read = true;
     }
 
     pub(crate) fn start_fault(&mut self, kind: usize, fault: ActiveFault, duration_ms: u64) {
@@ -343,7 +410,69 @@ impl World {
                 let servers = last.into_iter().collect();
                 self.start_fault(kind, ActiveFault::PowerLoss { servers }, duration);
             }
-            _ => unreachable!("nine fault kinds"),
+            9 => {
+                // A random group's frames to the rest are dropped, or the other way round;
+                // half of the time the group is the leader.
+                let leader = self.leaders().first().copied();
+                let group: Vec<ServerId> = match leader {
+                    Some(leader) if self.rng.percent(50) => vec![leader],
+                    _ => {
+                        let mut shuffled = ids.clone();
+                        for index in (1..shuffled.len()).rev() {
+                            let other = self.rng.index(index + 1);
+                            shuffled.swap(index, other);
+                        }
+                        let size = self.rng.range(1, (ids.len() / 2).max(1) as u64) as usize;
+                        shuffled[..size].to_vec()
+                    }
+                };
+                let rest: Vec<ServerId> = ids.iter().copied().filter(|id| !group.contains(id)).collect();
+                let outgoing = self.rng.percent(50);
+                let directed: Vec<(ServerId, ServerId)> = World::pairs_between(&group, &rest)
+                    .into_iter()
+                    .map(|(a, b)| if outgoing { (a, b) } else { (b, a) })
+                    .collect();
+                self.stats.partitions += 1;
+                self.cut_one_way(&directed, true);
+                let duration = self.rng.range(200, 3000);
+                self.start_fault(kind, ActiveFault::OneWay { directed }, duration);
+            }
+            10 => {
+                let server = *self.rng.pick(&ids);
+                let jump_ms = match self.rng.below(3) {
+                    0 => 0,
+                    _ => {
+                        let size = self.rng.range(1_000, 120_000) as i64;
+                        if self.rng.percent(50) {
+                            size
+                        } else {
+                            -size
+                        }
+                    }
+                };
+                let rate_permille = if self.rng.percent(30) { 1000 } else { self.rng.range(900, 1100) };
+                self.skew_clock(server, jump_ms, rate_permille);
+                let duration = self.rng.range(500, 4000);
+                self.start_fault(kind, ActiveFault::ClockSkew { server }, duration);
+            }
+            11 => {
+                let up: Vec<ServerId> = ids.iter().copied().filter(|&id| self.is_up(id)).collect();
+                if up.is_empty() {
+                    return;
+                }
+                let server = *self.rng.pick(&up);
+                let tear = self.rng.percent(50);
+                self.crash_for_corrupt_read(server, tear);
+                let duration = self.rng.range(50, 2000);
+                self.start_fault(kind, ActiveFault::Crash { server }, duration);
+            }
+            12 => {
+                let server = *self.rng.pick(&ids);
+                self.servers.get_mut(&server).expect("known server").disk_full = true;
+                let duration = self.rng.range(300, 3000);
+                self.start_fault(kind, ActiveFault::DiskFull { server }, duration);
+            }
+            _ => unreachable!("thirteen fault kinds"),
         }
     }
 }

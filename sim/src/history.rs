@@ -3,7 +3,7 @@
 //! made and lost) that the per-client checkers read.
 
 use zk_core::node::ConnectionId;
-use zk_core::proto::{CreateMode, OpCode};
+use zk_core::proto::{AddWatchMode, CreateMode, EventType, OpCode};
 use zk_core::zab::ServerId;
 use zk_core::ErrorCode;
 
@@ -46,6 +46,11 @@ pub enum OpKind {
     Multi {
         paths: Vec<String>,
     },
+    /// addWatch: a persistent (or persistent recursive) watch on `path`.
+    AddWatch {
+        path: String,
+        mode: AddWatchMode,
+    },
     CloseSession,
 }
 
@@ -71,7 +76,8 @@ impl OpKind {
             | OpKind::GetData { path }
             | OpKind::Exists { path }
             | OpKind::GetChildren { path }
-            | OpKind::SyncRead { path } => Some(path),
+            | OpKind::SyncRead { path }
+            | OpKind::AddWatch { path, .. } => Some(path),
             OpKind::Multi { .. } | OpKind::CloseSession => None,
         }
     }
@@ -126,6 +132,34 @@ pub struct Operation {
     pub xid: Option<i32>,
 }
 
+/// The watches a client holds, by the table ZooKeeper's client keeps them in
+/// (`ZKWatchManager`): what a getData or an exists on an existing node left (`Data`), an
+/// exists on a missing node (`Exist`), a getChildren (`Child`), and addWatch's two modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WatchKind {
+    Data,
+    Exist,
+    Child,
+    Persistent,
+    PersistentRecursive,
+}
+
+impl WatchKind {
+    /// Whether the watch stays after it fires.
+    pub fn is_persistent(self) -> bool {
+        matches!(self, WatchKind::Persistent | WatchKind::PersistentRecursive)
+    }
+}
+
+/// The coordination recipes clients run on top of the workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RecipeKind {
+    /// A lock: the lowest ephemeral sequential node under `/lock` holds it.
+    Lock,
+    /// Leader election: the lowest node under `/election` leads, and claims the next term.
+    Election,
+}
+
 /// A raw event as one client saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ObservationKind {
@@ -143,6 +177,21 @@ pub enum ObservationKind {
     SessionExpired { session_id: i64 },
     /// The client closed its session and the server confirmed.
     SessionClosed { session_id: i64 },
+    /// A reply left a watch registered, as ZooKeeper's client registers it: the watch of a
+    /// successful getData, getChildren or addWatch, or of an exists (found or not). `zxid`
+    /// is the reply's: the server registered the watch in the state at that zxid.
+    WatchRegistered { connection: ConnectionId, kind: WatchKind, path: String, zxid: i64 },
+    /// A watch notification arrived. `zxid` is the reply header's: the txn that fired it, or
+    /// -1 for an event a setWatches caught up on.
+    WatchEvent { connection: ConnectionId, zxid: i64, event_type: EventType, path: String },
+    /// The client re-registered its watches on a new connection of its session (setWatches,
+    /// xid -8), relative to the last zxid it had seen.
+    WatchesReset { connection: ConnectionId, relative_zxid: i64, watches: Vec<(WatchKind, String)> },
+    /// The client learned that it holds the lock, or leads the election (with the term it
+    /// claimed), through its node `node`.
+    RecipeHeld { recipe: RecipeKind, session_id: i64, node: String, term: Option<u64> },
+    /// The client let go: it sent the delete of its node, or learned its session ended.
+    RecipeReleased { recipe: RecipeKind, session_id: i64, node: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

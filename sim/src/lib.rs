@@ -3,11 +3,13 @@
 //! A run is one seed: an ensemble of `zk_core::node::Node`s with simulated disks, a
 //! simulated network and clients speaking the real wire protocol, all in virtual time with
 //! every random choice drawn from one ChaCha stream seeded by the seed. A safety phase
-//! injects faults (partitions, crashes, pauses, slow disks, latency spikes) while checkers
-//! watch the ZAB invariants after every event; then a liveness phase heals everything and
-//! requires every client to make progress; then the clients' histories are checked
-//! (linearizability per znode, FIFO order and monotonic zxids per client, session
-//! guarantees).
+//! injects faults (partitions symmetric and asymmetric, crashes, pauses, slow disks,
+//! latency spikes, clock skew and jumps, corrupt reads at restart, full disks) while
+//! checkers watch the ZAB invariants after every event; then a liveness phase heals
+//! everything and requires every client to make progress; then the clients' histories are
+//! checked (linearizability per znode, FIFO order and monotonic zxids per client, session
+//! guarantees, watch guarantees, and the safety of the lock and election recipes some
+//! clients run).
 //!
 //! ```
 //! let report = zk_sim::run(zk_sim::SimConfig::new(7));
@@ -22,10 +24,12 @@
 
 pub mod check;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod disk;
 pub mod faults;
 pub mod history;
+pub mod recipe;
 pub mod rng;
 pub mod timeline;
 pub mod trace;
@@ -36,7 +40,7 @@ use std::panic::{self, AssertUnwindSafe};
 pub use check::Violation;
 pub use config::{FaultConfig, SimConfig};
 pub use timeline::{FaultStep, RestartOrder, Target, Tear, TimedFault};
-pub use world::{Stats, World};
+pub use world::{Clock, Stats, World};
 
 use history::Outcome;
 
@@ -57,6 +61,23 @@ pub struct RunReport {
     pub violations: Vec<Violation>,
     /// The trace, when the run recorded one.
     pub trace: Option<Vec<String>>,
+    /// What the clients' watches and recipes did.
+    pub clients: ClientFigures,
+}
+
+/// Counts of what the clients' watches and recipes did in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientFigures {
+    /// Watches registered (one-time and persistent).
+    pub watches_registered: usize,
+    /// Watch notifications received.
+    pub watch_events: usize,
+    /// setWatches sent on reconnecting.
+    pub watches_reset: usize,
+    /// Times a client learned it held the lock.
+    pub lock_tenures: usize,
+    /// Times a client took office as the elected leader.
+    pub leader_terms: usize,
 }
 
 impl RunReport {
@@ -107,6 +128,22 @@ pub fn run(config: SimConfig) -> RunReport {
     report(world)
 }
 
+fn client_figures(history: &history::History) -> ClientFigures {
+    use history::{ObservationKind, RecipeKind};
+    let mut figures = ClientFigures::default();
+    for observation in &history.observations {
+        match observation.kind {
+            ObservationKind::WatchRegistered { .. } => figures.watches_registered += 1,
+            ObservationKind::WatchEvent { .. } => figures.watch_events += 1,
+            ObservationKind::WatchesReset { .. } => figures.watches_reset += 1,
+            ObservationKind::RecipeHeld { recipe: RecipeKind::Lock, .. } => figures.lock_tenures += 1,
+            ObservationKind::RecipeHeld { recipe: RecipeKind::Election, .. } => figures.leader_terms += 1,
+            _ => {}
+        }
+    }
+    figures
+}
+
 fn report(world: World) -> RunReport {
     let operations_completed = world
         .history
@@ -123,6 +160,7 @@ fn report(world: World) -> RunReport {
         linearizability: world.linearizability,
         faults: world.faults.summary(),
         timeline: world.timeline.stats,
+        clients: client_figures(&world.history),
         violations: world.violations,
         trace: world.trace,
     }

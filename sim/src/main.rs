@@ -94,6 +94,8 @@ fn main() -> ExitCode {
     let (mut runs, mut sim_ms, mut operations, mut completed, mut checked, mut inconclusive, mut events) =
         (0u64, 0u64, 0usize, 0usize, 0usize, 0usize, 0u64);
     let mut failures: Vec<(u64, String)> = Vec::new();
+    let mut clients = zk_sim::ClientFigures::default();
+    let (mut corrupt_reads_caught, mut persists_failed, mut frames_dropped) = (0u64, 0u64, 0u64);
     for seed in options.seeds.clone() {
         let config = SimConfig { seed, trace: single && options.trace.is_some(), ..options.template.clone() };
         let report = zk_sim::run(config.clone());
@@ -104,6 +106,14 @@ fn main() -> ExitCode {
         checked += report.linearizability.operations_checked;
         inconclusive += report.linearizability.inconclusive;
         events += report.stats.events;
+        clients.watches_registered += report.clients.watches_registered;
+        clients.watch_events += report.clients.watch_events;
+        clients.watches_reset += report.clients.watches_reset;
+        clients.lock_tenures += report.clients.lock_tenures;
+        clients.leader_terms += report.clients.leader_terms;
+        corrupt_reads_caught += report.stats.corrupt_reads_caught;
+        persists_failed += report.stats.persists_failed;
+        frames_dropped += report.stats.frames_dropped;
         if options.verbose {
             println!(
                 "seed {seed}: {} virtual, {} events, {} ops ({} completed, {} checked, {} unknown, {} inconclusive), faults: {}",
@@ -144,6 +154,15 @@ fn main() -> ExitCode {
     println!("events:                {events}");
     println!("operations:            {operations} ({completed} with a reply)");
     println!("linearizability:       {checked} operations checked, {inconclusive} paths inconclusive");
+    println!(
+        "watches:               {} registered, {} events, {} setWatches on reconnect",
+        clients.watches_registered, clients.watch_events, clients.watches_reset
+    );
+    println!("recipes:               {} lock tenures, {} leader terms", clients.lock_tenures, clients.leader_terms);
+    println!(
+        "disk and links:        {corrupt_reads_caught} corrupt reads caught, {persists_failed} persist requests \
+         refused (disk full), {frames_dropped} frames dropped one way"
+    );
     println!("violations:            {}", failures.len());
     for (seed, first) in &failures {
         println!("  seed {seed}: {first}");

@@ -80,6 +80,18 @@ pub enum FaultStep {
     SlowFsync { target: Target, duration_ms: u64, fsync_ms: (u64, u64) },
     /// Adds `spike_ms` (low, high) to every message to and from the servers.
     LatencySpike { target: Target, duration_ms: u64, spike_ms: (u64, u64) },
+    /// Drops every frame from `group` to `to` (`None`: every other server) while the other
+    /// way still delivers, until the links' reading ends time out and break them.
+    AsymmetricPartition { group: Target, to: Option<Target>, duration_ms: u64 },
+    /// Jumps the servers' wall clocks by `jump_ms` (negative: back) and runs their monotonic
+    /// clocks at `rate_permille` of real time, for `duration_ms`; then both are set right.
+    ClockSkew { target: Target, duration_ms: u64, jump_ms: i64, rate_permille: u64 },
+    /// Crashes the servers; their restart `restart_after_ms` later reads a flipped bit,
+    /// which recovery must refuse by CRC; a later attempt reads clean bytes.
+    CorruptRead { target: Target, restart_after_ms: u64 },
+    /// The servers' disks are full for `duration_ms`: a server that persists anything stops,
+    /// and comes back from its disk when the time is up.
+    DiskFull { target: Target, duration_ms: u64 },
 }
 
 /// What the timeline did in one run.
@@ -109,6 +121,10 @@ fn kind_of(step: &FaultStep) -> usize {
         FaultStep::Pause { .. } => 5,
         FaultStep::SlowFsync { .. } => 6,
         FaultStep::LatencySpike { .. } => 7,
+        FaultStep::AsymmetricPartition { .. } => 9,
+        FaultStep::ClockSkew { .. } => 10,
+        FaultStep::CorruptRead { .. } => 11,
+        FaultStep::DiskFull { .. } => 12,
     }
 }
 
@@ -292,6 +308,52 @@ impl World {
                 for server in servers {
                     self.servers.get_mut(&server).expect("known server").spike_ms = *spike_ms;
                     self.start_fault(kind, ActiveFault::LatencySpike { server }, *duration_ms);
+                }
+            }
+            FaultStep::AsymmetricPartition { group, to, duration_ms } => {
+                let group = self.resolve(group);
+                let rest = match to {
+                    Some(target) => self.resolve(target),
+                    None => self.server_ids(),
+                };
+                let rest: Vec<ServerId> = rest.into_iter().filter(|id| !group.contains(id)).collect();
+                if group.is_empty() || rest.is_empty() {
+                    return false;
+                }
+                let directed = World::pairs_between(&group, &rest);
+                self.stats.partitions += 1;
+                self.cut_one_way(&directed, true);
+                self.start_fault(kind, ActiveFault::OneWay { directed }, *duration_ms);
+            }
+            FaultStep::ClockSkew { target, duration_ms, jump_ms, rate_permille } => {
+                let servers = self.resolve(target);
+                if servers.is_empty() {
+                    return false;
+                }
+                for server in servers {
+                    self.skew_clock(server, *jump_ms, *rate_permille);
+                    self.start_fault(kind, ActiveFault::ClockSkew { server }, *duration_ms);
+                }
+            }
+            FaultStep::CorruptRead { target, restart_after_ms } => {
+                let servers: Vec<ServerId> = self.resolve(target).into_iter().filter(|&id| self.is_up(id)).collect();
+                if servers.is_empty() {
+                    return false;
+                }
+                for server in servers {
+                    let tear = self.rng.percent(50);
+                    self.crash_for_corrupt_read(server, tear);
+                    self.start_fault(kind, ActiveFault::Crash { server }, *restart_after_ms);
+                }
+            }
+            FaultStep::DiskFull { target, duration_ms } => {
+                let servers = self.resolve(target);
+                if servers.is_empty() {
+                    return false;
+                }
+                for server in servers {
+                    self.servers.get_mut(&server).expect("known server").disk_full = true;
+                    self.start_fault(kind, ActiveFault::DiskFull { server }, *duration_ms);
                 }
             }
         }

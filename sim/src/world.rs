@@ -17,13 +17,15 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use zk_core::node::{ClientOutput, ConnectionId, Node, NodeConfig, Now, PersistToken, RoleName};
 use zk_core::proto;
 use zk_core::storage::Recovered;
+use zk_core::txn::Txn;
 use zk_core::zab::message::{self, PeerMessage};
 use zk_core::zab::ServerId;
 
 use crate::check::zab::ZabChecker;
 use crate::check::Violation;
 use crate::client::{Client, ClientAction, ClientSettings};
-use crate::config::SimConfig;
+pub use crate::clock::Clock;
+use crate::config::{PlantedBug, SimConfig};
 use crate::disk::Disk;
 use crate::faults::{FaultEvent, Faults};
 use crate::history::{ClientId, History};
@@ -51,6 +53,10 @@ pub enum ServerInput {
         peer: ServerId,
     },
     Persisted {
+        token: PersistToken,
+    },
+    /// The disk refused a persist request (it is full).
+    PersistFailed {
         token: PersistToken,
     },
     /// A client opened a connection and sent its connect request.
@@ -107,6 +113,13 @@ pub enum Event {
         input: ClientInput,
     },
     Fault(FaultEvent),
+    /// The reading end of a link that has been silently dropping frames gives up on it (its
+    /// socket read timeout), unless the link broke meanwhile (`generation` changed).
+    LinkReadTimeout {
+        a: ServerId,
+        b: ServerId,
+        generation: u64,
+    },
     /// Checks the liveness phase's progress.
     LivenessCheck,
     /// The end of the quiet period: final checks.
@@ -157,6 +170,10 @@ pub struct Server {
     pub fsync_ms: (u64, u64),
     /// Extra delay on every message to and from this server (latency-spike fault).
     pub spike_ms: (u64, u64),
+    /// The server's clocks (skewed and jumped by the clock-skew fault).
+    pub clock: Clock,
+    /// Persist requests fail while the disk is full.
+    pub disk_full: bool,
 }
 
 /// A TCP-like connection between two servers. It is FIFO while up; when it breaks, what
@@ -169,6 +186,14 @@ struct PeerLink {
     cuts: u32,
     /// The last delivery scheduled in each direction: [low → high, high → low].
     last_delivery_ms: [u64; 2],
+    /// Asymmetric partitions currently dropping the frames of each direction.
+    one_way_cuts: [u32; 2],
+    /// Whether a direction dropped a frame on this connection: a TCP connection cannot
+    /// skip a frame, so nothing more gets through that way until the link breaks.
+    dead: [bool; 2],
+    /// A read timeout broke the link while frames one way were being dropped: it cannot be
+    /// re-established (a handshake needs both ways) until no asymmetric partition cuts it.
+    broken_by_timeout: bool,
 }
 
 /// A client's connection to a server.
@@ -195,6 +220,12 @@ pub struct Stats {
     pub pauses: u64,
     pub partitions: u64,
     pub elections_won: u64,
+    /// Frames silently dropped by asymmetric partitions.
+    pub frames_dropped: u64,
+    /// Restarts refused because recovery found corruption (a corrupt read, caught).
+    pub corrupt_reads_caught: u64,
+    /// Persist requests refused by a full disk.
+    pub persists_failed: u64,
 }
 
 /// The simulated cluster and its clients.
@@ -224,6 +255,9 @@ pub struct World {
     traced_observations: usize,
     /// The largest session timeout a server grants.
     pub session_timeout_ms_max: u64,
+    /// Per server, the applied zxid at which its ephemerals were last checked against its
+    /// sessions.
+    ephemerals_checked_zxid: BTreeMap<ServerId, i64>,
 }
 
 fn pair(a: ServerId, b: ServerId) -> (ServerId, ServerId) {
@@ -259,13 +293,15 @@ impl World {
                     id,
                     config: node_config,
                     node: None,
-                    disk: Disk::default(),
+                    disk: Disk::new(config.planted == Some(PlantedBug::TruncateIgnored)),
                     incarnation: 0,
                     paused: false,
                     inbox: VecDeque::new(),
                     timer_at: None,
                     fsync_ms: (1, 4),
                     spike_ms: (0, 0),
+                    clock: Clock::default(),
+                    disk_full: false,
                 },
             );
         }
@@ -287,6 +323,7 @@ impl World {
             keys: rng.range(1, 4) as usize,
             think_ms_max: rng.range(5, 60),
             planted: config.planted,
+            recipes: config.recipes,
         };
         let clients: Vec<Client> =
             (0..config.clients).map(|id| Client::new(id, settings.clone(), 0, &mut rng)).collect();
@@ -315,12 +352,18 @@ impl World {
             traced_operations: 0,
             traced_observations: 0,
             session_timeout_ms_max: session.max_session_timeout_ms as u64,
+            ephemerals_checked_zxid: BTreeMap::new(),
             config,
         }
     }
 
-    pub fn now(&self) -> Now {
-        Now { monotonic_ms: self.now_ms, wall_ms: WALL_CLOCK_START_MS + self.now_ms as i64 }
+    /// The time as server `id` reads it.
+    pub fn server_now(&self, id: ServerId) -> Now {
+        let clock = &self.servers[&id].clock;
+        Now {
+            monotonic_ms: clock.monotonic_ms(self.now_ms),
+            wall_ms: WALL_CLOCK_START_MS + self.now_ms as i64 + clock.wall_offset_ms,
+        }
     }
 
     pub fn server_ids(&self) -> Vec<ServerId> {
@@ -407,12 +450,26 @@ impl World {
                     self.violation("storage", format!("server {server}: a durable write failed: {error}"));
                     return;
                 }
-                if self.config.planted != Some(crate::config::PlantedBug::FsyncLies) {
+                if self.config.planted != Some(PlantedBug::FsyncLies) {
                     self.server_input(server, ServerInput::Persisted { token });
                 }
             }
             Event::Client { client, input } => self.client_input(client, input),
             Event::Fault(fault) => self.fault_event(fault),
+            Event::LinkReadTimeout { a, b, generation } => {
+                let link = self.links.get_mut(&(a, b)).expect("known link");
+                if link.up && link.generation == generation {
+                    link.broken_by_timeout = true;
+                    let healed = link.one_way_cuts == [0; 2];
+                    self.record(|| format!("link s{a}-s{b} read timeout: the silent direction breaks it"));
+                    self.refresh_links();
+                    if healed {
+                        // The partition ended before the timeout: the link reconnects at once.
+                        self.links.get_mut(&(a, b)).expect("known link").broken_by_timeout = false;
+                        self.refresh_links();
+                    }
+                }
+            }
             Event::LivenessCheck => self.liveness_check(),
             Event::QuiesceCheck => self.quiesce_check(),
         }
@@ -422,9 +479,13 @@ impl World {
 
     /// Starts (or restarts) a server's process from what its disk holds.
     pub fn start_server(&mut self, id: ServerId) {
-        let now = self.now();
+        let now = self.server_now(id);
         let slot = self.servers.get_mut(&id).expect("known server");
         assert!(slot.node.is_none(), "server {id} is already running");
+        if std::mem::take(&mut slot.disk.corrupt_next_read) && !self.start_reads_corrupt(id) {
+            return;
+        }
+        let slot = self.servers.get_mut(&id).expect("known server");
         let recovered: Recovered = match slot.disk.files.recover() {
             Ok(recovered) => recovered,
             Err(error) => {
@@ -440,9 +501,42 @@ impl World {
         slot.inbox.clear();
         self.record(|| format!("s{id} starts: snapshot {snapshot_zxid:#x}, {history_len} log records"));
         self.zab.restarted(id);
+        self.ephemerals_checked_zxid.remove(&id);
         self.refresh_links();
         self.drain(id);
         self.check_server(id);
+    }
+
+    /// A restart whose read of one file returns a flipped bit: recovery must refuse it by
+    /// CRC, and the server stays down for this attempt. Returns whether the start may go on
+    /// (with clean bytes): only when the flip changed nothing recovery reads.
+    fn start_reads_corrupt(&mut self, id: ServerId) -> bool {
+        let files = self.servers[&id].disk.files.clone();
+        let Some((corrupt, what)) = crate::disk::flip_a_bit(&files, &mut self.rng) else {
+            return true;
+        };
+        let mut corrupt = corrupt;
+        match corrupt.recover() {
+            Err(error) => {
+                self.stats.corrupt_reads_caught += 1;
+                self.record(|| format!("s{id} refuses to start: a corrupt read of {what} caught: {error}"));
+                // A supervisor tries again; the read is clean then.
+                let delay_ms = self.rng.range(50, 500);
+                self.schedule_restart(id, delay_ms);
+                false
+            }
+            Ok(loaded) => {
+                let clean = files.clone().recover();
+                let same = clean.as_ref().is_ok_and(|clean| crate::disk::same_recovery(clean, &loaded));
+                if !same {
+                    self.violation(
+                        "recovery",
+                        format!("server {id} loaded corrupt data: a flipped bit in {what} passed recovery unnoticed"),
+                    );
+                }
+                same
+            }
+        }
     }
 
     /// Kills a server's process: pending writes are lost (or a torn prefix of them kept),
@@ -510,7 +604,7 @@ impl World {
     }
 
     fn server_input(&mut self, id: ServerId, input: ServerInput) {
-        let now = self.now();
+        let now = self.server_now(id);
         let slot = self.servers.get_mut(&id).expect("known server");
         if slot.node.is_none() {
             if let ServerInput::ClientOpen { connection, .. } = input {
@@ -553,6 +647,23 @@ impl World {
                 let node = slot.node.as_mut().expect("checked above");
                 node.handle_persisted(token, now);
             }
+            ServerInput::PersistFailed { token } => {
+                let node = slot.node.as_mut().expect("checked above");
+                node.handle_persist_failed(token, "no space left on device", now);
+                self.drain(id);
+                // The node stopped; the process exits, as ZooKeeper's does, and an operator
+                // restarts it once there is room on the disk.
+                self.record(|| format!("s{id} stops: its disk is full"));
+                let tear = self.rng.percent(50);
+                self.crash_server(id, tear);
+                if !self.servers[&id].disk_full {
+                    // The disk had room again by the time the failure was handled: the
+                    // operator restarts the server at once.
+                    let delay_ms = self.rng.range(50, 500);
+                    self.schedule_restart(id, delay_ms);
+                }
+                return;
+            }
             ServerInput::ClientOpen { connection, frame } => {
                 let node = slot.node.as_mut().expect("checked above");
                 node.handle_client_connected(connection, None, now);
@@ -577,7 +688,7 @@ impl World {
                     slot.timer_at = None;
                 }
                 let node = slot.node.as_mut().expect("checked above");
-                if node.poll_timeout().is_some_and(|deadline| deadline <= self.now_ms) {
+                if node.poll_timeout().is_some_and(|deadline| deadline <= now.monotonic_ms) {
                     node.handle_timeout(now);
                 }
             }
@@ -593,12 +704,19 @@ impl World {
             let slot = self.servers.get_mut(&id).expect("known server");
             let Some(node) = slot.node.as_mut() else { return };
             let Some(request) = node.poll_persist() else { break };
+            if slot.disk_full {
+                self.stats.persists_failed += 1;
+                let (token, incarnation) = (request.token, slot.incarnation);
+                let input = ServerInput::PersistFailed { token };
+                self.schedule(now_ms + 1, Event::Server { server: id, incarnation, input });
+                continue;
+            }
             let latency_ms = self.rng.range(slot.fsync_ms.0, slot.fsync_ms.1);
             let token = request.token;
             let done_ms = slot.disk.submit(request, now_ms, latency_ms);
             let incarnation = slot.incarnation;
             self.schedule(done_ms, Event::FsyncDone { server: id, incarnation, token });
-            if self.config.planted == Some(crate::config::PlantedBug::FsyncLies) {
+            if self.config.planted == Some(PlantedBug::FsyncLies) {
                 // The planted bug: durability reported at once, long before the fsync.
                 let input = ServerInput::Persisted { token };
                 self.schedule(now_ms, Event::Server { server: id, incarnation, input });
@@ -627,7 +745,7 @@ impl World {
         if slot.paused {
             return;
         }
-        let at = deadline.max(now_ms);
+        let at = slot.clock.virtual_ms(deadline).max(now_ms);
         if slot.timer_at.is_none_or(|scheduled| at < scheduled) {
             slot.timer_at = Some(at);
             let incarnation = slot.incarnation;
@@ -637,6 +755,15 @@ impl World {
 
     /// The checks that run after every event that touched a server.
     fn check_server(&mut self, id: ServerId) {
+        let Some(node) = self.servers[&id].node.as_ref() else { return };
+        let applied = node.applied_zxid();
+        if self.ephemerals_checked_zxid.get(&id) != Some(&applied) {
+            let problem = crate::check::sessions::check_ephemeral_owners(id, node.database());
+            self.ephemerals_checked_zxid.insert(id, applied);
+            if let Some(message) = problem {
+                self.violation("sessions", message);
+            }
+        }
         let Some(node) = self.servers[&id].node.as_ref() else { return };
         let result = self.zab.observe(
             self.now_ms,
@@ -660,7 +787,8 @@ impl World {
     // ---- the network between servers ----
 
     fn link_should_be_up(&self, a: ServerId, b: ServerId) -> bool {
-        self.is_up(a) && self.is_up(b) && self.links[&pair(a, b)].cuts == 0
+        let link = &self.links[&pair(a, b)];
+        self.is_up(a) && self.is_up(b) && link.cuts == 0 && !link.broken_by_timeout
     }
 
     /// Brings every link to the state that crashes and partitions call for; both ends of a
@@ -675,6 +803,7 @@ impl World {
             }
             link.up = should;
             link.generation += 1;
+            link.dead = [false; 2];
             self.record(|| format!("link s{a}-s{b} {}", if should { "up" } else { "DOWN" }));
             for (end, peer) in [(a, b), (b, a)] {
                 if self.is_up(end) {
@@ -699,10 +828,31 @@ impl World {
         self.refresh_links();
     }
 
+    /// Starts (or, with `cut` false, stops) dropping the frames from the first server of
+    /// each pair to the second, while the other way still delivers.
+    pub fn cut_one_way(&mut self, directed: &[(ServerId, ServerId)], cut: bool) {
+        for &(from, to) in directed {
+            let link = self.links.get_mut(&pair(from, to)).expect("known link");
+            let direction = usize::from(from > to);
+            if cut {
+                link.one_way_cuts[direction] += 1;
+            } else {
+                assert!(link.one_way_cuts[direction] > 0, "a direction is restored only after it was cut");
+                link.one_way_cuts[direction] -= 1;
+                if link.one_way_cuts == [0; 2] {
+                    link.broken_by_timeout = false;
+                }
+            }
+        }
+        self.refresh_links();
+    }
+
     /// Restores every link.
     pub fn heal_links(&mut self) {
         for link in self.links.values_mut() {
             link.cuts = 0;
+            link.one_way_cuts = [0; 2];
+            link.broken_by_timeout = false;
         }
         self.refresh_links();
     }
@@ -726,9 +876,43 @@ impl World {
         if !self.links[&key].up {
             return;
         }
+        let planted = self.config.planted;
+        let rewritten;
+        let message = match (planted, message) {
+            (Some(PlantedBug::EphemeralsKept), PeerMessage::Proposal(entry))
+                if matches!(entry.txn, Txn::CloseSession { .. }) =>
+            {
+                // The planted bug: the follower is told to close the session but to delete
+                // none of its ephemerals.
+                let mut entry = entry.clone();
+                entry.txn = Txn::CloseSession { paths_to_delete: Vec::new() };
+                rewritten = PeerMessage::Proposal(entry);
+                &rewritten
+            }
+            _ => message,
+        };
+        let direction = usize::from(from > to);
+        let link = &self.links[&key];
+        if link.one_way_cuts[direction] > 0 || link.dead[direction] {
+            // An asymmetric partition: the frame is lost, and with it everything after it on
+            // this connection, until the reading end's timeout breaks the link.
+            self.stats.frames_dropped += 1;
+            if !link.dead[direction] {
+                let generation = link.generation;
+                self.links.get_mut(&key).expect("known link").dead[direction] = true;
+                // The reading end's socket read timeout: ZooKeeper sets syncLimit × tickTime
+                // on quorum sockets. It runs from the last frame that end received, some
+                // time before this first lost one.
+                let config = &self.servers[&to].config;
+                let read_timeout_ms = config.sync_limit_ticks * config.session.tick_time_ms.max(1) as u64;
+                let timeout_ms = self.rng.range(read_timeout_ms / 2, read_timeout_ms);
+                let (a, b) = key;
+                self.schedule(self.now_ms + timeout_ms, Event::LinkReadTimeout { a, b, generation });
+            }
+            return;
+        }
         let latency = self.latency_ms(from, to);
         let link = self.links.get_mut(&key).expect("known link");
-        let direction = usize::from(from > to);
         let at = link.last_delivery_ms[direction].max(self.now_ms + latency);
         link.last_delivery_ms[direction] = at;
         let generation = link.generation;
@@ -739,6 +923,10 @@ impl World {
             at,
             Event::Server { server: to, incarnation, input: ServerInput::Peer { from, generation, bytes } },
         );
+        if let (Some(PlantedBug::AcksForged), PeerMessage::Proposal(entry)) = (planted, message) {
+            // The planted bug: an ACK the follower never sent, as if its log were durable.
+            self.send_peer(to, from, &PeerMessage::Ack { zxid: entry.zxid() });
+        }
     }
 
     // ---- client connections ----
@@ -804,7 +992,7 @@ impl World {
             return;
         };
         let latency = self.client_latency_ms(server);
-        let reorder = self.config.planted == Some(crate::config::PlantedBug::ServerFramesReordered);
+        let reorder = self.config.planted == Some(PlantedBug::ServerFramesReordered);
         let entry = self.connections.get_mut(&connection).expect("checked above");
         // A TCP connection is FIFO: a frame never arrives before one sent earlier (unless
         // the planted bug makes the connection forget that).
@@ -1031,6 +1219,11 @@ impl World {
         for message in crate::check::client_order::check(&self.history.observations) {
             found.push(("client-order", message));
         }
+        let ledger_complete = self.zab.ledger_is_complete();
+        for message in crate::check::watches::check(&self.history.observations, self.zab.committed(), ledger_complete) {
+            found.push(("watches", message));
+        }
+        found.extend(crate::check::recipes::check(&self.history.observations, &self.zab));
         let linearizability = crate::check::linearizability::check(&self.history.operations, &self.zab);
         self.linearizability = linearizability.summary;
         for message in linearizability.violations {

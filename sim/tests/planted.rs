@@ -6,13 +6,24 @@
 use zk_sim::config::PlantedBug;
 use zk_sim::{FaultConfig, SimConfig};
 
-/// The first seed of `seeds` whose run `checker` objects to, with the planted bug on.
+/// The first seed of `seeds` whose run `checker` objects to, with the planted bug on; the
+/// same seed without the bug must pass that checker, so the checker objects to the bug and
+/// not to the seed.
 fn found_by(bug: PlantedBug, faults: &str, seeds: std::ops::Range<u64>, checker: &str) -> Option<u64> {
-    seeds.into_iter().find(|&seed| {
+    let found = seeds.into_iter().find(|&seed| {
         let config =
             SimConfig { planted: Some(bug), faults: FaultConfig::parse(faults).unwrap(), ..SimConfig::new(seed) };
         zk_sim::run(config).violations.iter().any(|violation| violation.checker == checker)
-    })
+    })?;
+    let clean = SimConfig { faults: FaultConfig::parse(faults).unwrap(), ..SimConfig::new(found) };
+    let report = zk_sim::run(clean);
+    assert!(
+        !report.violations.iter().any(|violation| violation.checker == checker),
+        "seed {found} fails the {checker} checker without {bug:?} too:\n{}",
+        report.describe_failure()
+    );
+    println!("{bug:?} found by the {checker} checker at seed {found}");
+    Some(found)
 }
 
 #[test]
@@ -32,4 +43,35 @@ fn planted_bug_sync_skipped_serves_stale_reads() {
 fn planted_bug_a_connection_that_reorders_frames_breaks_client_order() {
     let found = found_by(PlantedBug::ServerFramesReordered, "latency_spike=4", 0..200, "client-order");
     assert!(found.is_some(), "reordered frames are found within 200 seeds");
+}
+
+#[test]
+fn planted_bug_forged_acks_commit_without_a_durable_quorum() {
+    let found = found_by(PlantedBug::AcksForged, "crash=3,power_loss=2,slow_fsync=3", 0..200, "zab");
+    assert!(found.is_some(), "forged ACKs are found within 200 seeds");
+}
+
+#[test]
+fn planted_bug_an_ignored_trunc_replays_a_dead_tail_after_a_restart() {
+    let faults = "power_loss=3,isolate_leader=3,crash=2";
+    let found = found_by(PlantedBug::TruncateIgnored, faults, 0..200, "zab");
+    assert!(found.is_some(), "an ignored TRUNC is found within 200 seeds");
+}
+
+#[test]
+fn planted_bug_followers_keep_the_ephemerals_of_a_closed_session() {
+    let found = found_by(PlantedBug::EphemeralsKept, "pause=3,isolate_one=1", 0..200, "sessions");
+    assert!(found.is_some(), "kept ephemerals are found within 200 seeds");
+}
+
+#[test]
+fn planted_bug_watches_not_re_registered_on_reconnect_miss_their_triggers() {
+    let found = found_by(PlantedBug::WatchesNotReRegistered, "isolate_one=3,crash=2,pause=1", 0..200, "watches");
+    assert!(found.is_some(), "watches lost on reconnect are found within 200 seeds");
+}
+
+#[test]
+fn planted_bug_a_lock_recipe_that_orders_by_name_lets_two_clients_hold() {
+    let found = found_by(PlantedBug::RecipeOrderByName, "none", 0..200, "lock");
+    assert!(found.is_some(), "a lock ordered by name is found within 200 seeds");
 }

@@ -82,3 +82,32 @@ fn planted_bug_fsync_acknowledged_before_durable_is_found_by_a_scripted_power_lo
     });
     assert!(found.is_some(), "a lying fsync is found within 100 seeds of a scripted power loss");
 }
+
+#[test]
+fn a_scripted_corrupt_read_is_refused_and_a_full_disk_stops_the_server_until_there_is_room() {
+    let timeline = vec![
+        TimedFault { at_ms: 1_000, step: FaultStep::CorruptRead { target: Target::Follower, restart_after_ms: 300 } },
+        TimedFault { at_ms: 2_000, step: FaultStep::DiskFull { target: Target::Leader, duration_ms: 1_000 } },
+        TimedFault {
+            at_ms: 2_500,
+            step: FaultStep::AsymmetricPartition { group: Target::Leader, to: None, duration_ms: 1_000 },
+        },
+        TimedFault {
+            at_ms: 3_000,
+            step: FaultStep::ClockSkew {
+                target: Target::All,
+                duration_ms: 500,
+                jump_ms: -60_000,
+                rate_permille: 1_200,
+            },
+        },
+    ];
+    let report = zk_sim::run(scripted(8, timeline));
+    assert!(!report.failed(), "{}", report.describe_failure());
+    assert_eq!((report.timeline.applied, report.timeline.skipped), (4, 0));
+    assert_eq!(report.stats.corrupt_reads_caught, 1, "the first restart read a flipped bit and was refused");
+    assert!(report.stats.persists_failed >= 1, "the leader's disk refused a write");
+    let trace = report.trace_text().expect("traced");
+    assert!(trace.contains("refuses to start: a corrupt read of"), "the trace shows the refusal");
+    assert!(trace.contains("stops: its disk is full"), "the trace shows the stop");
+}

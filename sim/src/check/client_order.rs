@@ -73,7 +73,12 @@ pub fn check(observations: &[Observation]) -> Vec<String> {
             }
             ObservationKind::Connected { .. }
             | ObservationKind::SessionExpired { .. }
-            | ObservationKind::SessionClosed { .. } => {}
+            | ObservationKind::SessionClosed { .. }
+            | ObservationKind::WatchRegistered { .. }
+            | ObservationKind::WatchEvent { .. }
+            | ObservationKind::WatchesReset { .. }
+            | ObservationKind::RecipeHeld { .. }
+            | ObservationKind::RecipeReleased { .. } => {}
         }
     }
     violations

@@ -3,7 +3,9 @@
 
 pub mod client_order;
 pub mod linearizability;
+pub mod recipes;
 pub mod sessions;
+pub mod watches;
 pub mod zab;
 
 use std::fmt;

@@ -4,7 +4,9 @@
 //!   committed: in the committed ledger no state-changing txn of a session follows its
 //!   closeSession, and no client was told a write succeeded at a later zxid;
 //! - ephemerals vanish with their session: at the end, no server holds an ephemeral whose
-//!   owner is not a session some client still holds, nor a session a client saw end.
+//!   owner is not a session some client still holds, nor a session a client saw end; and
+//!   after every txn a server applies, each of its ephemerals belongs to a session it still
+//!   tracks (closeSession removes the session and its ephemerals in one txn).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,6 +63,26 @@ pub fn check_ledger(committed: &BTreeMap<i64, LogEntry>, history: &History) -> V
         }
     }
     violations
+}
+
+/// After every applied txn: every ephemeral a server holds belongs to a session in its
+/// session table.
+pub fn check_ephemeral_owners(server: u64, database: &zk_core::database::Database) -> Option<String> {
+    let sessions = database.sessions();
+    let orphans: Vec<String> = database
+        .tree
+        .all_ephemerals()
+        .iter()
+        .filter(|(owner, paths)| !paths.is_empty() && !sessions.contains_key(owner))
+        .map(|(owner, paths)| format!("{paths:?} of session {owner:#x}"))
+        .collect();
+    (!orphans.is_empty()).then(|| {
+        format!(
+            "server {server} at {} holds ephemerals of sessions it no longer tracks: {}",
+            trace::zxid(database.last_processed_zxid()),
+            orphans.join(", ")
+        )
+    })
 }
 
 /// Checks the servers' final state: `live_sessions` are the sessions clients hold at the
