@@ -308,13 +308,33 @@ fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
 struct SnapshotBodyRef<'a> {
     acls: &'a [(AclRef, Vec<Acl>)],
     acl_ref_next: AclRef,
-    nodes: Vec<SnapshotNodeRef<'a>>,
+    nodes: SnapshotNodes<'a>,
     sessions: &'a [(i64, i32)],
+}
+
+/// The image's nodes, serialized one by one as the tree is walked: a snapshot of millions
+/// of znodes needs no list of them, nor a string per path.
+struct SnapshotNodes<'a>(&'a TreeImage);
+
+impl Serialize for SnapshotNodes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut nodes = serializer.serialize_seq(Some(self.0.node_count()))?;
+        let mut written = Ok(());
+        self.0.for_each(|path, node| {
+            if written.is_ok() {
+                let node = SnapshotNodeRef { path, data: &node.data, acl: node.acl, stat: node.stat, kind: node.kind };
+                written = nodes.serialize_element(&node);
+            }
+        });
+        written?;
+        nodes.end()
+    }
 }
 
 #[derive(Serialize)]
 struct SnapshotNodeRef<'a> {
-    path: String,
+    path: &'a str,
     #[serde(with = "serde_bytes")]
     data: &'a Data,
     acl: AclRef,
@@ -374,17 +394,7 @@ impl SnapshotImage {
     /// path order, ACLs by ref, sessions by id).
     pub fn encode(&self) -> Vec<u8> {
         let (acls, acl_ref_next) = self.tree.acl_table();
-        let nodes = self
-            .tree
-            .iter()
-            .map(|(path, node)| SnapshotNodeRef {
-                path,
-                data: &node.data,
-                acl: node.acl,
-                stat: node.stat,
-                kind: node.kind,
-            })
-            .collect();
+        let nodes = SnapshotNodes(&self.tree);
         let body = codec::encode(&SnapshotBodyRef { acls, acl_ref_next, nodes, sessions: &self.sessions });
         frame_snapshot(self.zxid, &body)
     }
@@ -867,23 +877,24 @@ mod tests {
         assert!(decode_snapshot(&bytes[..10]).is_err());
     }
 
-    /// A snapshot framed with a correct checksum around a body the encoder would never write.
+    /// A snapshot framed with a correct checksum around a body the encoder would never write
+    /// (the fields of [`SnapshotBodyRef`], with any list of nodes).
     fn snapshot_with_nodes(nodes: &[&str], sessions: Vec<(i64, i32)>) -> Vec<u8> {
-        let open = open();
+        #[derive(Serialize)]
+        struct AnyBody<'a> {
+            acls: &'a [(AclRef, Vec<Acl>)],
+            acl_ref_next: AclRef,
+            nodes: Vec<SnapshotNodeRef<'a>>,
+            sessions: &'a [(i64, i32)],
+        }
         let data = Some(Vec::new());
         let stat = PersistedStat::default();
         let nodes = nodes
             .iter()
-            .map(|path| SnapshotNodeRef {
-                path: path.to_string(),
-                data: &data,
-                acl: 0,
-                stat,
-                kind: NodeKind::Persistent,
-            })
+            .map(|path| SnapshotNodeRef { path, data: &data, acl: 0, stat, kind: NodeKind::Persistent })
             .collect();
-        let acls = [(0, open)];
-        frame_snapshot(3, &codec::encode(&SnapshotBodyRef { acls: &acls, acl_ref_next: 1, nodes, sessions: &sessions }))
+        let acls = [(0, open())];
+        frame_snapshot(3, &codec::encode(&AnyBody { acls: &acls, acl_ref_next: 1, nodes, sessions: &sessions }))
     }
 
     #[test]

@@ -768,9 +768,18 @@ pub struct TreeImage {
 }
 
 impl TreeImage {
-    /// Every node with its path, parents before children.
-    pub fn iter(&self) -> impl Iterator<Item = (String, &Node)> {
-        self.nodes.iter().map(|(key, node)| (key.path(), &**node))
+    /// Calls `visit` with every node and its path, parents before children (one buffer
+    /// for all the paths).
+    pub fn for_each(&self, mut visit: impl FnMut(&str, &Node)) {
+        let mut node_path = String::new();
+        for (key, node) in self.nodes.iter() {
+            node_path.clear();
+            node_path.push_str(&key.0);
+            if let Some(at) = node_path.find('\0') {
+                node_path.replace_range(at..=at, "/");
+            }
+            visit(&node_path, node);
+        }
     }
 
     pub fn node_count(&self) -> usize {

@@ -173,6 +173,24 @@ impl Txn {
             Txn::Error(_) => OpCode::Error,
         }
     }
+
+    /// Roughly the memory the txn holds, in bytes (what bounds a server's in-memory
+    /// history): its strings and data plus a fixed overhead per part.
+    pub fn approximate_bytes(&self) -> usize {
+        const PART: usize = 64;
+        let acl_bytes =
+            |acl: &[Acl]| acl.iter().map(|entry| PART + entry.id.scheme.len() + entry.id.id.len()).sum::<usize>();
+        let data_bytes = |data: &Data| data.as_ref().map_or(0, Vec::len);
+        PART + match self {
+            Txn::Create { path, data, acl, .. } => path.len() + data_bytes(data) + acl_bytes(acl),
+            Txn::Delete { path, .. } | Txn::Check { path, .. } => path.len(),
+            Txn::SetData { path, data, .. } => path.len() + data_bytes(data),
+            Txn::SetAcl { path, acl, .. } => path.len() + acl_bytes(acl),
+            Txn::Multi(txns) => txns.iter().map(Txn::approximate_bytes).sum(),
+            Txn::CloseSession { paths_to_delete } => paths_to_delete.iter().map(|path| PART + path.len()).sum(),
+            Txn::CreateSession { .. } | Txn::Error(_) => 0,
+        }
+    }
 }
 
 /// A change to the tree that watches react to, in the order it happened.

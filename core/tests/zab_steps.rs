@@ -183,12 +183,13 @@ fn a_standalone_leader_counts_its_own_vote_only_after_its_fsync() {
 }
 
 /// The leader may still be finishing its own election when FOLLOWERINFO arrives, and drop
-/// it: a learner in discovery says hello again every tick until LEADERINFO comes, and a
-/// second LEADERINFO for the same epoch changes nothing.
+/// it: a learner in discovery says hello again every finalize wait (well under a tick)
+/// until LEADERINFO comes, and a second LEADERINFO for the same epoch changes nothing.
 #[test]
 fn a_learner_repeats_followerinfo_until_the_leader_answers() {
     let config = NodeConfig::ensemble(1, [1, 2, 3].into_iter().collect(), Default::default());
-    let tick_ms = config.tick_ms();
+    let resend_ms = config.election_finalize_wait_ms;
+    assert!(resend_ms < config.tick_ms());
     let mut node = Node::new(config, fresh(), at(0));
     let vote = Vote { leader: 3, zxid: 0, peer_epoch: 0 };
     node.handle_peer_message(
@@ -204,18 +205,18 @@ fn a_learner_repeats_followerinfo_until_the_leader_answers() {
     let _ = peers(&mut node);
     let info =
         PeerMessage::LearnerInfo { role: LearnerRole::Follower, accepted_epoch: 0, history: HistorySummary::default() };
-    assert_eq!(node.poll_timeout(), Some(1 + tick_ms));
-    node.handle_timeout(at(1 + tick_ms));
+    assert_eq!(node.poll_timeout(), Some(1 + resend_ms));
+    node.handle_timeout(at(1 + resend_ms));
     assert_eq!(peers(&mut node), vec![to(3, info.clone())]);
-    node.handle_timeout(at(1 + 2 * tick_ms));
+    node.handle_timeout(at(1 + 2 * resend_ms));
     assert_eq!(peers(&mut node), vec![to(3, info)]);
-    node.handle_peer_message(3, PeerMessage::LeaderInfo { epoch: 1 }, at(2 + 2 * tick_ms));
-    node.handle_peer_message(3, PeerMessage::LeaderInfo { epoch: 1 }, at(2 + 2 * tick_ms));
+    node.handle_peer_message(3, PeerMessage::LeaderInfo { epoch: 1 }, at(2 + 2 * resend_ms));
+    node.handle_peer_message(3, PeerMessage::LeaderInfo { epoch: 1 }, at(2 + 2 * resend_ms));
     assert_eq!(node.role(), zk_core::node::RoleName::Following);
     assert_eq!(
         persists(&mut node),
         vec![PersistRequest { token: PersistToken(1), ops: vec![StorageOp::AcceptedEpoch(1)] }]
     );
-    node.handle_timeout(at(3 + 3 * tick_ms));
+    node.handle_timeout(at(3 + 3 * resend_ms));
     assert_eq!(peers(&mut node), vec![], "no more hellos once the leader answered");
 }

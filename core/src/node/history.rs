@@ -2,6 +2,7 @@
 //! each chained to the one before it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use crate::storage::LogEntry;
 use crate::zab::message::HistorySummary;
@@ -11,12 +12,15 @@ use crate::zab::{epoch_of, make_zxid};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct History {
     base_zxid: i64,
-    entries: VecDeque<LogEntry>,
+    /// Shared, so applying committed entries does not copy them.
+    entries: VecDeque<Arc<LogEntry>>,
+    /// The entries' approximate size ([`crate::txn::Txn::approximate_bytes`]).
+    bytes: usize,
 }
 
 impl History {
     pub(crate) fn new(base_zxid: i64, entries: Vec<LogEntry>) -> History {
-        let mut history = History { base_zxid, entries: VecDeque::new() };
+        let mut history = History { base_zxid, entries: VecDeque::new(), bytes: 0 };
         for entry in entries {
             history.append(entry);
         }
@@ -28,66 +32,81 @@ impl History {
     }
 
     pub(crate) fn last_zxid(&self) -> i64 {
-        self.entries.back().map_or(self.base_zxid, LogEntry::zxid)
+        self.entries.back().map_or(self.base_zxid, |entry| entry.zxid())
     }
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = &LogEntry> {
-        self.entries.iter()
+        self.entries.iter().map(|entry| &**entry)
     }
 
     fn position(&self, zxid: i64) -> Result<usize, usize> {
-        self.entries.binary_search_by_key(&zxid, LogEntry::zxid)
+        self.entries.binary_search_by_key(&zxid, |entry| entry.zxid())
+    }
+
+    /// The index of the first entry after `zxid`.
+    fn index_after(&self, zxid: i64) -> usize {
+        match self.position(zxid) {
+            Ok(index) => index + 1,
+            Err(index) => index,
+        }
     }
 
     pub(crate) fn get(&self, zxid: i64) -> Option<&LogEntry> {
-        self.position(zxid).ok().map(|index| &self.entries[index])
+        self.position(zxid).ok().map(|index| &*self.entries[index])
     }
 
     /// Appends an entry that chains from the current last one.
     pub(crate) fn append(&mut self, entry: LogEntry) {
         assert_eq!(entry.prev_zxid, self.last_zxid(), "history entries chain");
         assert!(entry.zxid() > self.last_zxid(), "history zxids increase");
-        self.entries.push_back(entry);
+        self.bytes += entry.txn.approximate_bytes();
+        self.entries.push_back(Arc::new(entry));
     }
 
     /// Entries after `zxid`, which must be the base or an entry.
     pub(crate) fn after(&self, zxid: i64) -> Vec<LogEntry> {
         debug_assert!(zxid == self.base_zxid || self.get(zxid).is_some());
-        let start = match self.position(zxid) {
-            Ok(index) => index + 1,
-            Err(index) => index,
-        };
-        self.entries.range(start..).cloned().collect()
+        let start = self.index_after(zxid);
+        self.entries.range(start..).map(|entry| LogEntry::clone(entry)).collect()
     }
 
     /// Entries in (from, to].
     pub(crate) fn range(&self, from: i64, to: i64) -> impl Iterator<Item = &LogEntry> {
-        let start = match self.position(from) {
-            Ok(index) => index + 1,
-            Err(index) => index,
-        };
-        self.entries.range(start..).take_while(move |entry| entry.zxid() <= to)
+        let start = self.index_after(from);
+        self.entries.range(start..).take_while(move |entry| entry.zxid() <= to).map(|entry| &**entry)
+    }
+
+    /// Entries in (from, to], shared (no copy of the txns).
+    pub(crate) fn shared_range(&self, from: i64, to: i64) -> Vec<Arc<LogEntry>> {
+        let start = self.index_after(from);
+        self.entries.range(start..).take_while(|entry| entry.zxid() <= to).cloned().collect()
     }
 
     /// Drops every entry after `zxid` (which must not be below the base).
     pub(crate) fn truncate_after(&mut self, zxid: i64) {
         assert!(zxid >= self.base_zxid, "cannot truncate below the snapshot");
         while self.entries.back().is_some_and(|entry| entry.zxid() > zxid) {
-            self.entries.pop_back();
+            let entry = self.entries.pop_back().expect("checked non-empty");
+            self.bytes -= entry.txn.approximate_bytes();
         }
     }
 
     /// Replaces everything with an empty history after `base_zxid` (a SNAP sync).
     pub(crate) fn reset(&mut self, base_zxid: i64) {
         self.entries.clear();
+        self.bytes = 0;
         self.base_zxid = base_zxid;
     }
 
     /// Forgets the oldest entries at or below `applied_zxid` while more than `keep_max`
-    /// are held; the base moves up to the last one forgotten.
-    pub(crate) fn trim(&mut self, applied_zxid: i64, keep_max: usize) {
-        while self.entries.len() > keep_max && self.entries.front().is_some_and(|entry| entry.zxid() <= applied_zxid) {
+    /// are held or they take more than `bytes_max`; the base moves up to the last one
+    /// forgotten.
+    pub(crate) fn trim(&mut self, applied_zxid: i64, keep_max: usize, bytes_max: usize) {
+        while (self.entries.len() > keep_max || self.bytes > bytes_max)
+            && self.entries.front().is_some_and(|entry| entry.zxid() <= applied_zxid)
+        {
             let entry = self.entries.pop_front().expect("checked non-empty");
+            self.bytes -= entry.txn.approximate_bytes();
             self.base_zxid = entry.zxid();
         }
     }
@@ -207,10 +226,23 @@ mod tests {
         assert_eq!(history.after(0).len(), 4);
         history.truncate_after(z(1, 2));
         assert_eq!(history.last_zxid(), z(1, 2));
-        history.trim(z(1, 1), 1);
+        history.trim(z(1, 1), 1, usize::MAX);
         assert_eq!((history.base_zxid(), history.entries().count()), (z(1, 1), 1));
-        history.trim(z(1, 2), 0);
+        history.trim(z(1, 2), 0, usize::MAX);
         assert_eq!((history.base_zxid(), history.entries().count(), history.last_zxid()), (z(1, 2), 0, z(1, 2)));
+        assert_eq!(history.bytes, 0);
+    }
+
+    /// The history is bounded by bytes too: big txns leave it sooner.
+    #[test]
+    fn trim_keeps_the_bytes_under_the_bound() {
+        let mut history = history(0, &[z(1, 1), z(1, 2), z(1, 3), z(1, 4)]);
+        let each = entry(z(1, 1), z(1, 2)).txn.approximate_bytes();
+        assert_eq!(history.bytes, 4 * each);
+        history.trim(z(1, 4), 100, 2 * each);
+        assert_eq!((history.base_zxid(), history.entries().count(), history.bytes), (z(1, 2), 2, 2 * each));
+        history.trim(z(1, 3), 0, 0);
+        assert_eq!(history.entries().count(), 1, "never past what is applied");
     }
 
     #[test]

@@ -71,10 +71,18 @@ impl Learner {
 }
 
 impl Node {
+    /// How often a learner in discovery repeats FOLLOWERINFO: the leader-elect may still be
+    /// finishing its election when the first one arrives (and drops it), and it decides
+    /// within about one finalize wait, so waiting a whole tick would add up to a tick to
+    /// every failover.
+    fn discovery_resend_ms(&self) -> u64 {
+        self.config.tick_ms().min(self.config.election_finalize_wait_ms.max(1))
+    }
+
     pub(super) fn become_learner(&mut self, leader: ServerId, observer: bool) {
         let role = if observer { LearnerRole::Observer } else { LearnerRole::Follower };
         let deadline_ms = self.now.monotonic_ms + self.config.init_limit_ticks * self.config.tick_ms();
-        let info_resend_ms = self.now.monotonic_ms + self.config.tick_ms();
+        let info_resend_ms = self.now.monotonic_ms + self.discovery_resend_ms();
         self.role = Role::Learning(Box::new(Learner {
             leader,
             role,
@@ -127,7 +135,7 @@ impl Node {
             return;
         }
         if self.learner_ref().phase == Phase::Discovery && now_ms >= self.learner_ref().info_resend_ms {
-            self.learner().info_resend_ms = now_ms + self.config.tick_ms();
+            self.learner().info_resend_ms = now_ms + self.discovery_resend_ms();
             self.learner_send_info();
         }
     }

@@ -88,6 +88,8 @@ pub struct NodeConfig {
     pub snapshot_txn_count: u64,
     /// Txns kept in memory for DIFF syncs; learners further behind get a SNAP.
     pub history_entries_max: usize,
+    /// ... and at most about this many bytes of them (ZooKeeper keeps 500 txns).
+    pub history_bytes_max: usize,
     /// ZooKeeper's `finalizeWait`: how long an election waits for a better vote after a
     /// quorum agrees (unless every voter has answered). ZooKeeper waits 200 ms; zkd's
     /// default is 50 ms, since a vote crosses a LAN in well under a millisecond and the wait
@@ -127,6 +129,7 @@ impl NodeConfig {
             client_frame_bytes_max: crate::proto::JUTE_MAXBUFFER_DEFAULT + crate::proto::JUTE_MAXBUFFER_EXTRA_SIZE,
             snapshot_txn_count: 100_000,
             history_entries_max: 100_000,
+            history_bytes_max: 32 << 20,
             election_finalize_wait_ms: 50,
             election_resend_interval_ms_max: 60_000,
             container_check_interval_ms: 60_000,
@@ -754,10 +757,13 @@ impl Node {
         if zxid <= applied {
             return;
         }
-        let entries: Vec<LogEntry> = self.history.range(applied, zxid).cloned().collect();
-        for entry in entries {
+        for entry in self.history.shared_range(applied, zxid) {
             self.apply_entry(&entry);
         }
+        // Only `history_entries_max` txns stay in memory for DIFF syncs (learners further
+        // behind get a SNAP), whatever the snapshot interval.
+        let (entries_max, bytes_max) = (self.config.history_entries_max, self.config.history_bytes_max);
+        self.history.trim(self.database.last_processed_zxid(), entries_max, bytes_max);
         self.maybe_snapshot();
     }
 
@@ -777,10 +783,7 @@ impl Node {
             return;
         }
         self.applied_since_snapshot = 0;
-        let image = crate::storage::SnapshotImage::of(&self.database);
-        let zxid = image.zxid();
-        self.persistence.write_snapshot(image);
-        self.history.trim(zxid, self.config.history_entries_max);
+        self.persistence.write_snapshot(crate::storage::SnapshotImage::of(&self.database));
     }
 
     /// Checks the node's invariants after every input in debug builds (TigerBeetle's
