@@ -1,9 +1,42 @@
 #!/usr/bin/env bash
-# Starts or stops an Apache ZooKeeper 3.8 standalone server from the Debian package on
-# loopback, with its own data directory, for comparison runs.
-#   apache-zookeeper.sh start <port> <dir>    (returns once it answers ruok)
-#   apache-zookeeper.sh stop <dir>
+# Starts or stops Apache ZooKeeper 3.8 from the Debian package on loopback, with its own data
+# directories, for comparison runs: a standalone server or a 3-server ensemble configured as
+# zkd.sh configures zkd's (same tickTime, limits and ports layout). fsync is on, as by default
+# (zookeeper.forceSync=yes).
+#   apache-zookeeper.sh start <port> <dir>            start a standalone server (returns once it serves)
+#   apache-zookeeper.sh restart <dir> [<id>]          start again the standalone server in <dir>, or
+#                                                     server <id> of the ensemble in <dir>, keeping its data
+#   apache-zookeeper.sh ensemble <first port> <dir>   write configs for 3 servers and start them
+#   apache-zookeeper.sh kill9 <dir> <id>              SIGKILL server <id> of an ensemble
+#   apache-zookeeper.sh leader <dir>                  print the id of the serving leader
+#   apache-zookeeper.sh hosts <dir>                   print the ensemble's host:port list
+#   apache-zookeeper.sh pid <dir> [<id>]              print the java process id
+#   apache-zookeeper.sh stop <dir>                    SIGTERM every server under <dir>
 set -euo pipefail
+
+srvr() { (exec 3<>"/dev/tcp/127.0.0.1/$1" && echo srvr >&3 && timeout 2 cat <&3) 2>/dev/null || true; }
+
+# srvr reports a mode only once the server serves (ruok answers before that).
+wait_serving() {
+    local port=$1 log=$2
+    for _ in $(seq 1 300); do
+        [[ $(srvr "$port") == *"Mode: "* ]] && return 0
+        sleep 0.1
+    done
+    echo "Apache ZooKeeper did not start on port $port; see $log" >&2
+    return 1
+}
+
+launch() {
+    local dir=$1
+    java -Dzookeeper.log.dir="$dir" -Dzookeeper.forceSync=yes \
+        -cp "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar" \
+        org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >>"$dir/server.log" 2>&1 &
+    echo $! >"$dir/pid"
+}
+
+member_dir() { if [[ -n ${2:-} ]]; then echo "$1/$2"; else echo "$1"; fi; }
+
 action=$1
 case "$action" in
 start)
@@ -18,25 +51,69 @@ clientPortAddress=127.0.0.1
 extendedTypesEnabled=true
 admin.enableServer=false
 CFG
-    java -Dzookeeper.log.dir="$dir" -cp "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar" \
-        org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
-    echo $! >"$dir/pid"
-    for _ in $(seq 1 100); do
-        # ruok answers before the server serves; srvr reports a mode only once it does.
-        if [[ $(exec 3<>"/dev/tcp/127.0.0.1/$port" && echo srvr >&3 && timeout 2 cat <&3) == *"Mode: "* ]] 2>/dev/null; then
+    echo "$port" >"$dir/port"
+    launch "$dir"
+    wait_serving "$port" "$dir/server.log"
+    ;;
+ensemble)
+    port=$2 dir=$3
+    rm -rf "$dir"
+    for id in 1 2 3; do
+        mkdir -p "$dir/$id/data"
+        echo "$id" >"$dir/$id/data/myid"
+        {
+            echo "tickTime=500"
+            echo "initLimit=10"
+            echo "syncLimit=4"
+            echo "dataDir=$dir/$id/data"
+            echo "clientPort=$((port + id - 1))"
+            echo "clientPortAddress=127.0.0.1"
+            echo "4lw.commands.whitelist=*"
+            echo "extendedTypesEnabled=true"
+            echo "admin.enableServer=false"
+            for peer in 1 2 3; do
+                echo "server.$peer=127.0.0.1:$((port + 100 + peer)):$((port + 200 + peer))"
+            done
+        } >"$dir/$id/zoo.cfg"
+        echo $((port + id - 1)) >"$dir/$id/port"
+    done
+    for id in 1 2 3; do launch "$dir/$id"; done
+    for id in 1 2 3; do wait_serving "$(cat "$dir/$id/port")" "$dir/$id/server.log"; done
+    ;;
+restart)
+    dir=$(member_dir "$2" "${3:-}")
+    launch "$dir"
+    wait_serving "$(cat "$dir/port")" "$dir/server.log"
+    ;;
+kill9)
+    dir=$2 id=$3
+    kill -9 "$(cat "$dir/$id/pid")" 2>/dev/null || true
+    ;;
+leader)
+    dir=$2
+    for id in 1 2 3; do
+        if [[ $(srvr "$(cat "$dir/$id/port")") == *"Mode: leader"* ]]; then
+            echo "$id"
             exit 0
         fi
-        sleep 0.2
     done
-    echo "Apache ZooKeeper did not start on port $port; see $dir/server.log" >&2
     exit 1
+    ;;
+hosts)
+    dir=$2
+    echo "127.0.0.1:$(cat "$dir/1/port"),127.0.0.1:$(cat "$dir/2/port"),127.0.0.1:$(cat "$dir/3/port")"
+    ;;
+pid)
+    cat "$(member_dir "$2" "${3:-}")/pid"
     ;;
 stop)
     dir=$2
-    [[ -f "$dir/pid" ]] && kill "$(cat "$dir/pid")" 2>/dev/null || true
+    for pidfile in "$dir"/pid "$dir"/*/pid; do
+        [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    done
     ;;
 *)
-    echo "usage: $0 start <port> <dir> | stop <dir>" >&2
+    echo "usage: see the header of $0" >&2
     exit 2
     ;;
 esac

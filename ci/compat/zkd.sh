@@ -3,6 +3,9 @@
 #   zkd.sh standalone <client port> <dir>         start one standalone server
 #   zkd.sh ensemble <first client port> <dir>     write configs for 3 servers and start them
 #   zkd.sh start <dir> <id>                       (re)start server <id> of an ensemble
+#   zkd.sh restart <dir> [<id>]                   start again the standalone server in <dir> (or
+#                                                 server <id> of the ensemble in <dir>), keeping its data
+#   zkd.sh pid <dir> [<id>]                       print the server's process id
 #   zkd.sh kill9 <dir> <id>                       SIGKILL server <id>
 #   zkd.sh leader <dir>                           print the id of the serving leader
 #   zkd.sh stop <dir>                             SIGTERM every server under <dir>
@@ -68,6 +71,17 @@ start)
     dir=$2 id=$3
     launch "$dir/$id/zoo.cfg" "$dir/$id"
     wait_serving "$(cat "$dir/$id/port")"
+    ;;
+restart)
+    dir=$2
+    [[ -n ${3:-} ]] && dir=$2/$3
+    launch "$dir/zoo.cfg" "$dir"
+    wait_serving "$(sed -n 's/^clientPort=//p' "$dir/zoo.cfg")"
+    ;;
+pid)
+    dir=$2
+    [[ -n ${3:-} ]] && dir=$2/$3
+    cat "$dir/pid"
     ;;
 kill9)
     dir=$2 id=$3
