@@ -34,7 +34,9 @@ pub struct Session {
 pub struct Connection {
     reader: OwnedReadHalf,
     writer: BufWriter<OwnedWriteHalf>,
+    /// Bytes read; `buffer[consumed..]` not yet parsed.
     buffer: Vec<u8>,
+    consumed: usize,
     next_xid: i32,
     pub session: Session,
 }
@@ -58,6 +60,7 @@ impl Connection {
             reader,
             writer: BufWriter::new(writer),
             buffer: Vec::new(),
+            consumed: 0,
             next_xid: 1,
             session: Session { session_id: 0, passwd: Vec::new(), timeout_ms: 0 },
         };
@@ -92,24 +95,31 @@ impl Connection {
         self.writer.flush().await
     }
 
+    /// Whether a whole frame is already buffered (reading it will not wait).
+    pub fn has_buffered_frame(&self) -> bool {
+        matches!(proto::split_frame(&self.buffer[self.consumed..], FRAME_BYTES_MAX), Ok(Some(_)))
+    }
+
     /// Reads one frame. Cancel-safe: bytes read before a cancellation stay in the buffer.
     pub async fn read_frame(&mut self) -> io::Result<Vec<u8>> {
         loop {
-            match proto::split_frame(&self.buffer, FRAME_BYTES_MAX) {
+            match proto::split_frame(&self.buffer[self.consumed..], FRAME_BYTES_MAX) {
                 Ok(Some((body, used))) => {
                     let body = body.to_vec();
-                    self.buffer.drain(..used);
+                    self.consumed += used;
                     return Ok(body);
                 }
                 Ok(None) => {}
                 Err(error) => return Err(io::Error::other(format!("bad frame: {error:?}"))),
             }
-            let mut chunk = [0u8; 64 * 1024];
-            let read = self.reader.read(&mut chunk).await?;
+            // One move of the unparsed tail per read, not one per frame.
+            self.buffer.drain(..self.consumed);
+            self.consumed = 0;
+            self.buffer.reserve(64 * 1024);
+            let read = self.reader.read_buf(&mut self.buffer).await?;
             if read == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"));
             }
-            self.buffer.extend_from_slice(&chunk[..read]);
         }
     }
 

@@ -145,7 +145,9 @@ async fn pipelined_session(args: Arc<LoadArgs>, server: String, index: usize, wi
         if now >= window.end {
             break;
         }
-        while in_flight.len() < args.in_flight {
+        // Refill only once every reply already read has been taken: the requests then go
+        // out together, one write for many, as a pipelining client's would.
+        while in_flight.len() < args.in_flight && !connection.has_buffered_frame() {
             let (request, is_create) = match args.workload {
                 Workload::Set => (set(&own, &value), false),
                 Workload::Get => (get(&own, false), false),

@@ -60,15 +60,43 @@ pub const CLIENT_QUEUED_FRAMES_PAUSE: usize = CLIENT_QUEUE_FRAMES_MAX / 4;
 /// Bytes read from a client at a time.
 const CLIENT_READ_BYTES: usize = 64 * 1024;
 
+/// The most frames handed to the node in one input (backpressure is checked between them).
+const CLIENT_FRAMES_PER_INPUT: usize = 64;
+
 /// Something for the node task.
 pub(crate) enum Input {
-    ClientConnected { connection: ConnectionId, handle: ConnectionHandle },
-    ClientFrame { connection: ConnectionId, frame: Vec<u8> },
-    ClientDisconnected { connection: ConnectionId },
-    FourLetterWord { word: &'static str, reply: oneshot::Sender<String> },
-    PeerUp { peer: ServerId, link: u64, sender: mpsc::Sender<PeerMessage> },
-    PeerMessage { peer: ServerId, link: u64, message: PeerMessage },
-    PeerDown { peer: ServerId, link: u64 },
+    ClientConnected {
+        connection: ConnectionId,
+        handle: ConnectionHandle,
+    },
+    /// `count` complete frames from one read, back to back with their length prefixes: one
+    /// input (one copy, one wake-up of the node task) per read rather than per request.
+    ClientFrames {
+        connection: ConnectionId,
+        frames: Vec<u8>,
+        count: usize,
+    },
+    ClientDisconnected {
+        connection: ConnectionId,
+    },
+    FourLetterWord {
+        word: &'static str,
+        reply: oneshot::Sender<String>,
+    },
+    PeerUp {
+        peer: ServerId,
+        link: u64,
+        sender: mpsc::Sender<PeerMessage>,
+    },
+    PeerMessage {
+        peer: ServerId,
+        link: u64,
+        message: PeerMessage,
+    },
+    PeerDown {
+        peer: ServerId,
+        link: u64,
+    },
     Storage(StorageReport),
 }
 
@@ -394,10 +422,12 @@ impl NodeLoop {
                 _ = shutdown_signalled(&mut shutdown) => break,
                 input = self.inputs.recv() => {
                     let Some(input) = input else { break };
-                    self.handle(input);
+                    // One clock reading for the batch: the node's clock is in milliseconds.
+                    let now = self.clock.now();
+                    self.handle(input, now);
                     for _ in 1..INPUT_BATCH_MAX {
                         match self.inputs.try_recv() {
-                            Ok(input) => self.handle(input),
+                            Ok(input) => self.handle(input, now),
                             Err(_) => break,
                         }
                     }
@@ -436,25 +466,29 @@ impl NodeLoop {
         }
     }
 
-    fn handle(&mut self, input: Input) {
+    fn handle(&mut self, input: Input, now: Now) {
         if matches!(input, Input::PeerUp { .. } | Input::PeerDown { .. }) {
             // Messages the node queued while the old link was up must go on that link or
             // nowhere, never first thing on a new one: drain before the links change.
             self.drain();
         }
-        let now = self.clock.now();
         match input {
             Input::ClientConnected { connection, handle } => {
                 self.node.handle_client_connected(connection, Some(handle.remote.ip()), now);
                 self.connections.insert(connection, handle);
             }
-            Input::ClientFrame { connection, frame } => {
+            Input::ClientFrames { connection, frames, count } => {
                 let Some(handle) = self.connections.get_mut(&connection) else { return };
-                handle.received += 1;
-                self.received += 1;
-                handle.shared.handled.fetch_add(1, Ordering::Relaxed);
+                handle.received += count as u64;
+                self.received += count as u64;
+                handle.shared.handled.fetch_add(count as u64, Ordering::Relaxed);
                 self.touched.insert(connection);
-                self.node.handle_client_frame(connection, &frame, now);
+                let mut rest = &frames[..];
+                // The reader split these already; this cannot fail.
+                while let Ok(Some((frame, used))) = proto::split_frame(rest, usize::MAX) {
+                    self.node.handle_client_frame(connection, frame, now);
+                    rest = &rest[used..];
+                }
             }
             Input::ClientDisconnected { connection } => {
                 if self.connections.remove(&connection).is_some() {
@@ -797,24 +831,44 @@ impl Client {
         let read = async {
             let mut frames_sent: u64 = 0;
             loop {
-                // Hand over every complete frame, pausing while the node or the writer has
-                // too much of this connection's work.
+                // Hand over every complete frame, a batch at a time, pausing while the node
+                // or the writer has too much of this connection's work. Frames before a bad
+                // one are still handed over.
                 let mut consumed = 0;
-                loop {
-                    match proto::split_frame(&buffer[consumed..], self.frame_bytes_max) {
-                        Ok(Some((frame, used))) => {
-                            let frame = frame.to_vec();
-                            consumed += used;
-                            let input = Input::ClientFrame { connection: self.connection, frame };
-                            if self.inputs.send(input).await.is_err() {
-                                return String::from("server stopping");
+                let mut bad_frame = None;
+                while bad_frame.is_none() {
+                    let start = consumed;
+                    let mut count = 0;
+                    while count < CLIENT_FRAMES_PER_INPUT {
+                        match proto::split_frame(&buffer[consumed..], self.frame_bytes_max) {
+                            Ok(Some((_, used))) => {
+                                consumed += used;
+                                count += 1;
                             }
-                            frames_sent += 1;
-                            wait_for_room(&shared, frames_sent).await;
+                            Ok(None) => break,
+                            Err(error) => {
+                                bad_frame = Some(format!("bad frame: {error}"));
+                                break;
+                            }
                         }
-                        Ok(None) => break,
-                        Err(error) => return format!("bad frame: {error}"),
                     }
+                    if count == 0 {
+                        break;
+                    }
+                    let frames = buffer[start..consumed].to_vec();
+                    if self
+                        .inputs
+                        .send(Input::ClientFrames { connection: self.connection, frames, count })
+                        .await
+                        .is_err()
+                    {
+                        return String::from("server stopping");
+                    }
+                    frames_sent += count as u64;
+                    wait_for_room(&shared, frames_sent).await;
+                }
+                if let Some(problem) = bad_frame {
+                    return problem;
                 }
                 // One move per read, not one per frame.
                 buffer.drain(..consumed);
