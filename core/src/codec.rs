@@ -39,6 +39,11 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(value, config()).expect("zkd types always encode")
 }
 
+/// Encodes `value` at the end of `out` (no buffer of its own).
+pub fn encode_append<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    bincode::serde::encode_into_std_write(value, out, config()).expect("zkd types always encode");
+}
+
 /// Decodes a value that must fill `bytes` exactly: trailing bytes are an error, so a record
 /// whose length prefix lies is caught even when its prefix happens to decode.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {

@@ -178,14 +178,24 @@ impl std::error::Error for StorageError {}
 
 /// One framed log record.
 pub fn encode_log_record(entry: &LogEntry) -> Vec<u8> {
-    let payload = codec::encode(entry);
-    assert!(payload.len() <= LOG_RECORD_BYTES_MAX, "a log record of {} bytes is over the limit", payload.len());
-    let mut record = Vec::with_capacity(LOG_RECORD_HEADER_BYTES + payload.len());
-    record.extend_from_slice(&LOG_RECORD_MAGIC);
-    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    record.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-    record.extend_from_slice(&payload);
+    let mut record = Vec::new();
+    append_log_record(entry, &mut record);
     record
+}
+
+/// Appends one framed log record to `out` (the payload is encoded in place); returns its
+/// size in bytes.
+pub fn append_log_record(entry: &LogEntry, out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&LOG_RECORD_MAGIC);
+    out.extend_from_slice(&[0; LOG_RECORD_HEADER_BYTES - 4]);
+    codec::encode_append(entry, out);
+    let payload = &out[start + LOG_RECORD_HEADER_BYTES..];
+    assert!(payload.len() <= LOG_RECORD_BYTES_MAX, "a log record of {} bytes is over the limit", payload.len());
+    let (length, crc) = ((payload.len() as u32).to_le_bytes(), crc32c::crc32c(payload).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&length);
+    out[start + 8..start + 12].copy_from_slice(&crc);
+    out.len() - start
 }
 
 /// Framed records, one after the other.

@@ -98,7 +98,9 @@ impl Persistence {
 
     fn flush_log(&mut self) {
         if let Some((first_zxid, last_zxid)) = self.open_log_range.take() {
-            let bytes = std::mem::take(&mut self.open_log);
+            // The next batch likely needs about as much room.
+            let room = self.open_log.len();
+            let bytes = std::mem::replace(&mut self.open_log, Vec::with_capacity(room));
             self.open.push(StorageOp::AppendLog { bytes, first_zxid, last_zxid });
         }
     }
@@ -106,15 +108,14 @@ impl Persistence {
     /// Queues a log append; consecutive appends share one `AppendLog`. Returns the size of
     /// the record in bytes.
     pub(crate) fn append(&mut self, entry: &LogEntry) -> usize {
-        let record = storage::encode_log_record(entry);
-        self.open_log.extend_from_slice(&record);
+        let size = storage::append_log_record(entry, &mut self.open_log);
         let zxid = entry.zxid();
         self.queued += 1;
         self.open_log_range = Some(match self.open_log_range {
             Some((first, _)) => (first, zxid),
             None => (zxid, zxid),
         });
-        record.len()
+        size
     }
 
     /// Queues a truncation; nothing above `zxid` counts as durable any more.
