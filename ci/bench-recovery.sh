@@ -29,6 +29,7 @@ cleanup() {
         "$(control "$server")" stop "$work/$server" || true
         for round in $(seq 1 "$rounds"); do "$(control "$server")" stop "$work/$server-ensemble-$round" || true; done
     done
+    rm -rf "$work"
 }
 control() { if [[ $1 == apache ]]; then echo "$here/compat/apache-zookeeper.sh"; else echo "$here/compat/zkd.sh"; fi; }
 trap cleanup EXIT

@@ -42,6 +42,8 @@ cleanup() {
     "$here/compat/zkd.sh" stop "$work/zkd" || true
     "$here/compat/zkd.sh" stop "$work/zkd-ensemble" || true
     for pid in "${responder_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # The servers' data (gigabytes after the write workloads) goes with the run.
+    rm -rf "$work"
 }
 trap cleanup EXIT
 has_part() { [[ " $parts " == *" $1 "* ]]; }

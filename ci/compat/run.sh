@@ -12,6 +12,7 @@ cleanup() {
     "$here/apache-zookeeper.sh" stop "$work/apache" || true
     "$here/zkd.sh" stop "$work/zkd" || true
     "$here/zkd.sh" stop "$work/ensemble" || true
+    rm -rf "$work"
 }
 trap cleanup EXIT
 
