@@ -300,12 +300,16 @@ fn read_frame(bytes: &[u8], offset: usize) -> Result<(&[u8], usize), String> {
 
 /// The offset of the first valid record frame at or after `from`, if any.
 fn next_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
-    let tail = bytes.get(from..)?;
-    tail.windows(LOG_RECORD_MAGIC.len())
-        .enumerate()
-        .filter(|(_, window)| *window == LOG_RECORD_MAGIC)
-        .map(|(index, _)| from + index)
-        .find(|&candidate| read_frame(bytes, candidate).is_ok())
+    // A preallocated segment ends in megabytes of zeros: look for the magic's first byte
+    // (a simple, fast scan) before comparing whole windows.
+    let mut at = from;
+    loop {
+        at += bytes.get(at..)?.iter().position(|&byte| byte == LOG_RECORD_MAGIC[0])?;
+        if bytes[at..].starts_with(&LOG_RECORD_MAGIC) && read_frame(bytes, at).is_ok() {
+            return Some(at);
+        }
+        at += 1;
+    }
 }
 
 fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {

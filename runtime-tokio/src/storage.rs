@@ -492,10 +492,11 @@ impl<F: FileSystem> Storage<F> {
         let log_zxids = list_zxids(&*fs, &layout.log_dir, LOG_PREFIX).map_err(io_error(&layout.log_dir))?;
         let log_names: Vec<String> = log_zxids.iter().map(|zxid| format!("{LOG_PREFIX}{zxid:x}")).collect();
         // Segments are read only from the one holding the first txn after the snapshot
-        // tried (zxids increase across segments), so a long log that autopurge never
-        // trimmed costs nothing at start-up.
+        // being tried (zxids increase across segments), and only when that snapshot is
+        // tried: a long log that autopurge never trimmed, or the older snapshots kept as
+        // fallbacks, cost nothing at start-up.
         let mut log_bytes: Vec<Option<Vec<u8>>> = vec![None; log_zxids.len()];
-        let mut load_from = |start: usize| -> Result<(), StartError> {
+        let load_from = |log_bytes: &mut Vec<Option<Vec<u8>>>, start: usize| -> Result<(), StartError> {
             for (index, slot) in log_bytes.iter_mut().enumerate().skip(start).filter(|(_, slot)| slot.is_none()) {
                 *slot = Some(read(layout.log_dir.join(&log_names[index]))?.unwrap_or_default());
             }
@@ -510,17 +511,6 @@ impl<F: FileSystem> Storage<F> {
         if attempts.is_empty() {
             attempts.push((None, 0));
         }
-        for &(_, start) in &attempts {
-            load_from(start)?;
-        }
-        let segments_from = |start: usize| -> Vec<LogSegment<'_>> {
-            (start..log_zxids.len())
-                .map(|index| LogSegment {
-                    name: &log_names[index],
-                    bytes: log_bytes[index].as_deref().unwrap_or_default(),
-                })
-                .collect()
-        };
 
         let corrupt = |dir: &Path, error| StartError::Corrupt { dir: dir.to_owned(), error };
         let mut problems = Vec::new();
@@ -533,7 +523,13 @@ impl<F: FileSystem> Storage<F> {
                 },
                 None => None,
             };
-            let segments = segments_from(start);
+            load_from(&mut log_bytes, start)?;
+            let segments: Vec<LogSegment<'_>> = (start..log_zxids.len())
+                .map(|index| LogSegment {
+                    name: &log_names[index],
+                    bytes: log_bytes[index].as_deref().unwrap_or_default(),
+                })
+                .collect();
             let input = RecoveryInput {
                 snapshot: snapshot.as_deref(),
                 log: &segments,
