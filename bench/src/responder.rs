@@ -160,7 +160,7 @@ impl Responder<'_> {
                 return (proto::encode_reply(header, &Response::Empty), false);
             }
         };
-        if !matches!(request, Request::Ping) && !request_is_read(&request) {
+        if !matches!(request, Request::Ping) && !zk_core::database::Database::is_read(&request) {
             self.zxid += 1;
         }
         let (err, response) = match self.response(&request) {
@@ -219,18 +219,4 @@ impl Responder<'_> {
             }
         }
     }
-}
-
-/// Whether a request would leave the zxid alone on a real server.
-fn request_is_read(request: &Request) -> bool {
-    matches!(
-        request,
-        Request::Exists(_)
-            | Request::GetData(_)
-            | Request::GetChildren(_)
-            | Request::GetChildren2(_)
-            | Request::GetAcl(_)
-            | Request::MultiRead(_)
-            | Request::Sync(_)
-    )
 }

@@ -15,7 +15,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 zkd=${ZKD:-$root/target/release/zkd}
 
-srvr() { (exec 3<>"/dev/tcp/127.0.0.1/$1" && echo srvr >&3 && timeout 2 cat <&3) 2>/dev/null || true; }
+# shellcheck source=servers-common.sh
+source "$(dirname "$0")/servers-common.sh"
 
 wait_serving() {
     local port=$1
@@ -45,25 +46,7 @@ standalone)
     ;;
 ensemble)
     port=$2 dir=$3
-    rm -rf "$dir"
-    for id in 1 2 3; do
-        mkdir -p "$dir/$id/data"
-        echo "$id" >"$dir/$id/data/myid"
-        {
-            echo "tickTime=500"
-            echo "initLimit=10"
-            echo "syncLimit=4"
-            echo "dataDir=$dir/$id/data"
-            echo "clientPort=$((port + id - 1))"
-            echo "clientPortAddress=127.0.0.1"
-            echo "4lw.commands.whitelist=*"
-            echo "extendedTypesEnabled=true"
-            for peer in 1 2 3; do
-                echo "server.$peer=127.0.0.1:$((port + 100 + peer)):$((port + 200 + peer))"
-            done
-        } >"$dir/$id/zoo.cfg"
-        echo $((port + id - 1)) >"$dir/$id/port"
-    done
+    ensemble_configs "$port" "$dir"
     for id in 1 2 3; do launch "$dir/$id/zoo.cfg" "$dir/$id"; done
     for id in 1 2 3; do wait_serving "$(cat "$dir/$id/port")"; done
     ;;
@@ -83,23 +66,8 @@ pid)
     [[ -n ${3:-} ]] && dir=$2/$3
     cat "$dir/pid"
     ;;
-kill9)
-    dir=$2 id=$3
-    kill -9 "$(cat "$dir/$id/pid")" 2>/dev/null || true
-    ;;
-leader)
-    dir=$2
-    for id in 1 2 3; do
-        if [[ $(srvr "$(cat "$dir/$id/port")") == *"Mode: leader"* ]]; then
-            echo "$id"
-            exit 0
-        fi
-    done
-    exit 1
-    ;;
-hosts)
-    dir=$2
-    echo "127.0.0.1:$(cat "$dir/1/port"),127.0.0.1:$(cat "$dir/2/port"),127.0.0.1:$(cat "$dir/3/port")"
+kill9 | leader | hosts)
+    ensemble_action "$@"
     ;;
 stop)
     dir=$2

@@ -773,11 +773,7 @@ impl TreeImage {
     pub fn for_each(&self, mut visit: impl FnMut(&str, &Node)) {
         let mut node_path = String::new();
         for (key, node) in self.nodes.iter() {
-            node_path.clear();
-            node_path.push_str(&key.0);
-            if let Some(at) = node_path.find('\0') {
-                node_path.replace_range(at..=at, "/");
-            }
+            key.write_path(&mut node_path);
             visit(&node_path, node);
         }
     }
@@ -835,7 +831,18 @@ impl MapKey {
     }
 
     fn path(&self) -> String {
-        self.0.replacen('\0', "/", 1)
+        let mut node_path = String::with_capacity(self.0.len());
+        self.write_path(&mut node_path);
+        node_path
+    }
+
+    /// Writes the key's path into `out` (replacing what it held).
+    fn write_path(&self, out: &mut String) {
+        out.clear();
+        out.push_str(&self.0);
+        if let Some(at) = out.find('\0') {
+            out.replace_range(at..=at, "/");
+        }
     }
 
     fn name(&self) -> &str {
