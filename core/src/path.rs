@@ -50,17 +50,20 @@ pub fn validate_path(path: &str) -> Result<(), InvalidPath> {
     // ZooKeeper reports positions in UTF-16 code units; zkd reports them in chars, which is
     // the same for every path that is valid up to the reported position except after a
     // character outside the BMP, which is itself refused.
-    let chars: Vec<char> = path.chars().collect();
-    for (index, &c) in chars.iter().enumerate().skip(1) {
-        let previous = chars[index - 1];
-        let next_ends_segment = index + 1 == chars.len() || chars[index + 1] == '/';
+    let mut before_previous = None;
+    let mut previous = '/';
+    let mut rest = path[1..].chars().peekable();
+    let mut index = 0;
+    while let Some(c) = rest.next() {
+        index += 1;
+        let next_ends_segment = matches!(rest.peek(), None | Some('/'));
         if c == '\0' {
             return invalid(format!("null character not allowed @{index}"));
         }
         if c == '/' && previous == '/' {
             return invalid(format!("empty node name specified @{index}"));
         }
-        if c == '.' && previous == '.' && index >= 2 && chars[index - 2] == '/' && next_ends_segment {
+        if c == '.' && previous == '.' && before_previous == Some('/') && next_ends_segment {
             return invalid(format!("relative paths not allowed @{index}"));
         }
         if c == '.' && previous == '/' && next_ends_segment {
@@ -69,6 +72,8 @@ pub fn validate_path(path: &str) -> Result<(), InvalidPath> {
         if is_refused_char(c) {
             return invalid(format!("invalid character @{index}"));
         }
+        before_previous = Some(previous);
+        previous = c;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! keeps its place in the session's order.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use crate::acl;
 use crate::path;
@@ -74,7 +75,8 @@ struct PendingNode {
     stat: PersistedStat,
     kind: NodeKind,
     child_count: usize,
-    acl: Vec<Acl>,
+    /// Shared with the tree's ACL cache (or the txn that sets it): never copied per record.
+    acl: Arc<[Acl]>,
     data_len: usize,
 }
 
@@ -85,11 +87,14 @@ pub struct Preparer {
     outstanding: BTreeMap<String, ChangeRecord>,
     /// (zxid, path) in preparation order, to drop records as their txns commit.
     order: VecDeque<(i64, String)>,
+    /// While a multi is prepared: what each of its changes replaced, to roll them back if
+    /// a later op fails.
+    undo: Option<Vec<(String, Option<ChangeRecord>)>>,
 }
 
 impl Preparer {
     pub fn new(config: PrepareConfig) -> Self {
-        Preparer { config, outstanding: BTreeMap::new(), order: VecDeque::new() }
+        Preparer { config, outstanding: BTreeMap::new(), order: VecDeque::new(), undo: None }
     }
 
     pub fn config(&self) -> &PrepareConfig {
@@ -252,7 +257,7 @@ impl Preparer {
             stat: PersistedStat::created(context.zxid, 0),
             kind: node_kind,
             child_count: 0,
-            acl: acl.clone(),
+            acl: acl.as_slice().into(),
             data_len,
         };
         self.add_change(&node_path, context.zxid, Some(node));
@@ -318,7 +323,7 @@ impl Preparer {
         acl::check_acl(&node.acl, perms::ADMIN, context.auth_ids)?;
         let new_version = check_and_increment_version(node.stat.aversion, version)?;
         node.stat.aversion = new_version;
-        node.acl = new_acl.clone();
+        node.acl = new_acl.as_slice().into();
         self.add_change(node_path, context.zxid, Some(node));
         Ok(Txn::SetAcl { path: node_path.to_owned(), acl: new_acl, version: new_version })
     }
@@ -342,8 +347,8 @@ impl Preparer {
     /// the failing op becomes an error txn and every later op a RuntimeInconsistency
     /// error txn, as ZooKeeper does.
     fn prepare_multi(&mut self, tree: &DataTree, context: &RequestContext<'_>, ops: &[MultiOp]) -> Txn {
-        let saved_outstanding = self.outstanding.clone();
         let saved_order_len = self.order.len();
+        self.undo = Some(Vec::new());
         let mut txns = Vec::with_capacity(ops.len());
         let mut failed = false;
         for op in ops {
@@ -367,12 +372,18 @@ impl Preparer {
                 Ok(txn) => txns.push(txn),
                 Err(err) => {
                     failed = true;
-                    self.outstanding = saved_outstanding.clone();
+                    for (record_path, replaced) in self.undo.take().unwrap_or_default().into_iter().rev() {
+                        match replaced {
+                            Some(record) => self.outstanding.insert(record_path, record),
+                            None => self.outstanding.remove(&record_path),
+                        };
+                    }
                     self.order.truncate(saved_order_len);
                     txns.push(Txn::Error(err));
                 }
             }
         }
+        self.undo = None;
         Txn::Multi(txns)
     }
 
@@ -411,7 +422,7 @@ impl Preparer {
             stat: node.stat,
             kind: node.kind,
             child_count: node.num_children as usize,
-            acl: tree.acl(node).to_vec(),
+            acl: tree.acl_shared(node),
             data_len: node.data_length(),
         })
     }
@@ -425,7 +436,10 @@ impl Preparer {
     }
 
     fn add_change(&mut self, node_path: &str, zxid: i64, node: Option<PendingNode>) {
-        self.outstanding.insert(node_path.to_owned(), ChangeRecord { zxid, node });
+        let replaced = self.outstanding.insert(node_path.to_owned(), ChangeRecord { zxid, node });
+        if let Some(undo) = &mut self.undo {
+            undo.push((node_path.to_owned(), replaced));
+        }
         self.order.push_back((zxid, node_path.to_owned()));
     }
 }
@@ -645,6 +659,31 @@ mod tests {
         assert_eq!(harness.preparer.outstanding_len(), 0);
         // The rolled-back create left nothing behind: /m can be created afresh.
         assert!(matches!(harness.prepare(&Request::Create(create_request("/m", 0))), Txn::Create { .. }));
+    }
+
+    #[test]
+    fn failed_multi_restores_the_records_it_replaced() {
+        let mut harness = Harness::new();
+        harness.run(&Request::Create(create_request("/m", 0)));
+        let set = |version| SetDataRequest { path: "/m".into(), data: Some(b"x".to_vec()), version };
+        // Prepared, not committed: the outstanding record says version 1.
+        assert!(matches!(harness.prepare(&Request::SetData(set(0))), Txn::SetData { version: 1, .. }));
+        let ops = vec![
+            MultiOp::SetData(set(1)),
+            MultiOp::Create { op: OpCode::Create, request: create_request("/m/c", 0) },
+            MultiOp::Check(CheckVersionRequest { path: "/m".into(), version: 9 }),
+        ];
+        let Txn::Multi(txns) = harness.prepare(&Request::Multi(ops)) else { panic!("multi") };
+        assert_eq!(txns[2], Txn::Error(ErrorCode::BadVersion));
+        // Back to the record before the multi: neither the multi's version 2 nor the tree's 0.
+        assert_eq!(harness.prepare(&Request::SetData(set(2))), Txn::Error(ErrorCode::BadVersion));
+        assert_eq!(harness.prepare(&Request::SetData(set(0))), Txn::Error(ErrorCode::BadVersion));
+        assert!(matches!(harness.prepare(&Request::SetData(set(1))), Txn::SetData { version: 2, .. }));
+        // And the rolled-back create of /m/c left the parent's child count as it was.
+        assert_eq!(
+            harness.prepare(&Request::Delete(DeleteRequest { path: "/m".into(), version: -1 })),
+            Txn::Delete { op: OpCode::Delete, path: "/m".into() }
+        );
     }
 
     #[test]

@@ -84,8 +84,8 @@ pub type AclRef = u64;
 /// hold thousands of nodes and a handful of distinct ACLs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AclCache {
-    by_ref: BTreeMap<AclRef, (Vec<Acl>, u64)>,
-    by_list: BTreeMap<Vec<Acl>, AclRef>,
+    by_ref: BTreeMap<AclRef, (Arc<[Acl]>, u64)>,
+    by_list: BTreeMap<Arc<[Acl]>, AclRef>,
     next_ref: AclRef,
 }
 
@@ -98,8 +98,9 @@ impl AclCache {
         }
         let acl_ref = self.next_ref;
         self.next_ref += 1;
-        self.by_ref.insert(acl_ref, (acl.to_vec(), 1));
-        self.by_list.insert(acl.to_vec(), acl_ref);
+        let list: Arc<[Acl]> = acl.into();
+        self.by_ref.insert(acl_ref, (Arc::clone(&list), 1));
+        self.by_list.insert(list, acl_ref);
         acl_ref
     }
 
@@ -115,6 +116,11 @@ impl AclCache {
 
     pub fn get(&self, acl_ref: AclRef) -> &[Acl] {
         &self.by_ref.get(&acl_ref).expect("node ACL is interned").0
+    }
+
+    /// The interned list itself, shared rather than copied.
+    pub fn get_shared(&self, acl_ref: AclRef) -> Arc<[Acl]> {
+        Arc::clone(&self.by_ref.get(&acl_ref).expect("node ACL is interned").0)
     }
 
     /// The number of distinct ACL lists in use.
@@ -324,6 +330,11 @@ impl DataTree {
     /// The node's ACL list.
     pub fn acl(&self, node: &Node) -> &[Acl] {
         self.acls.get(node.acl)
+    }
+
+    /// The node's ACL list, shared with the tree's cache.
+    pub fn acl_shared(&self, node: &Node) -> Arc<[Acl]> {
+        self.acls.get_shared(node.acl)
     }
 
     /// The ACL list of the node at `node_path`.
@@ -625,7 +636,7 @@ impl DataTree {
     /// of the interned ACL table, which holds a handful of lists. The image can be encoded
     /// later, on another thread, while this tree keeps changing.
     pub fn image(&self) -> TreeImage {
-        let acls = self.acls.by_ref.iter().map(|(&acl_ref, (list, _))| (acl_ref, list.clone())).collect();
+        let acls = self.acls.by_ref.iter().map(|(&acl_ref, (list, _))| (acl_ref, list.to_vec())).collect();
         TreeImage { nodes: self.nodes.clone(), acls, acl_ref_next: self.acls.next_ref }
     }
 
@@ -646,7 +657,8 @@ impl DataTree {
             if acl_ref >= acl_ref_next {
                 return Err(format!("ACL ref {acl_ref} is not below the next ref {acl_ref_next}"));
             }
-            if cache.by_list.insert(list.clone(), acl_ref).is_some() {
+            let list: Arc<[Acl]> = list.into();
+            if cache.by_list.insert(Arc::clone(&list), acl_ref).is_some() {
                 return Err(format!("ACL ref {acl_ref} repeats an interned list"));
             }
             if cache.by_ref.insert(acl_ref, (list, 0)).is_some() {
