@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 
 /// The largest value [`decode`] accepts, in bytes: a snapshot of a large tree sent whole in
@@ -49,6 +49,17 @@ pub fn encode_append<T: Serialize>(value: &T, out: &mut Vec<u8>) {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let (value, used) =
         bincode::serde::decode_from_slice::<T, _>(bytes, config()).map_err(|error| CodecError(error.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError(format!("{} trailing bytes after the value", bytes.len() - used)));
+    }
+    Ok(value)
+}
+
+/// [`decode`] through a seed: the decoded parts go wherever the seed puts them (a
+/// snapshot's nodes straight into a tree, say) rather than into one value first.
+pub fn decode_seed<'de, S: DeserializeSeed<'de>>(seed: S, bytes: &'de [u8]) -> Result<S::Value, CodecError> {
+    let (value, used) =
+        bincode::serde::seed_decode_from_slice(seed, bytes, config()).map_err(|error| CodecError(error.to_string()))?;
     if used != bytes.len() {
         return Err(CodecError(format!("{} trailing bytes after the value", bytes.len() - used)));
     }

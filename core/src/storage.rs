@@ -22,12 +22,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::database::Database;
 use crate::proto::{Acl, Data};
-use crate::tree::{AclRef, DataTree, Node, NodeKind, PersistedStat, TreeImage};
+use crate::tree::{AclRef, DataTree, Node, NodeKind, PersistedStat, TreeImage, TreeRestorer};
 use crate::txn::{Txn, TxnHeader};
 use crate::watch::WATCHES_MAX_DEFAULT;
 
@@ -259,12 +260,15 @@ fn scan(bytes: &[u8]) -> Result<Scanned, StorageError> {
                 offset = end;
             }
             Err(problem) => {
+                // The usual end of a segment: preallocated zeros, tens of megabytes of them.
+                if all_zero(&bytes[offset..]) {
+                    return Ok(Scanned { records, valid_len: offset, torn_tail: false });
+                }
                 if let Some(next) = next_valid_frame(bytes, offset + 1) {
                     let problem = format!("{problem}, yet a valid record follows at byte {next}");
                     return Err(StorageError::LogCorrupt { file: String::new(), offset, problem });
                 }
-                let torn_tail = bytes.get(offset..).unwrap_or_default().iter().any(|&byte| byte != 0);
-                return Ok(Scanned { records, valid_len: offset, torn_tail });
+                return Ok(Scanned { records, valid_len: offset, torn_tail: true });
             }
         }
     }
@@ -312,6 +316,12 @@ fn next_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
     }
 }
 
+/// Whether every byte is zero; a block at a time, which the compiler vectorizes (a byte
+/// loop that stops at the first non-zero byte is not).
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.chunks(4096).all(|block| block.iter().fold(0, |any, &byte| any | byte) == 0)
+}
+
 fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let field = bytes.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes(field.try_into().ok()?))
@@ -356,13 +366,73 @@ struct SnapshotNodeRef<'a> {
     kind: NodeKind,
 }
 
-/// The body of a snapshot as read: the same fields as [`SnapshotBodyRef`], owned.
-#[derive(Deserialize)]
+/// The body of a snapshot as read: the fields of [`SnapshotBodyRef`] in the same order,
+/// decoded by a visitor that feeds each node to a [`TreeRestorer`] as it is read (a list
+/// of a million decoded nodes first would cost a copy of the tree and its page faults).
+struct SnapshotBodySeed;
+
+/// A decoded body: the rebuilt tree and the sessions.
 struct SnapshotBody {
-    acls: Vec<(AclRef, Vec<Acl>)>,
-    acl_ref_next: AclRef,
-    nodes: Vec<SnapshotNode>,
+    tree: DataTree,
     sessions: Vec<(i64, i32)>,
+}
+
+const SNAPSHOT_BODY_FIELDS: [&str; 4] = ["acls", "acl_ref_next", "nodes", "sessions"];
+
+impl<'de> DeserializeSeed<'de> for SnapshotBodySeed {
+    type Value = SnapshotBody;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<SnapshotBody, D::Error> {
+        deserializer.deserialize_struct("SnapshotBody", &SNAPSHOT_BODY_FIELDS, self)
+    }
+}
+
+impl<'de> Visitor<'de> for SnapshotBodySeed {
+    type Value = SnapshotBody;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a snapshot body")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SnapshotBody, A::Error> {
+        let missing = |field: &str| A::Error::custom(format!("the snapshot body ends before its {field}"));
+        let acls: Vec<(AclRef, Vec<Acl>)> = seq.next_element()?.ok_or_else(|| missing("ACL table"))?;
+        let acl_ref_next: AclRef = seq.next_element()?.ok_or_else(|| missing("next ACL ref"))?;
+        let restorer = TreeRestorer::new(acls, acl_ref_next)
+            .map_err(|problem| A::Error::custom(format!("bad tree: {problem}")))?;
+        let restorer = seq.next_element_seed(SnapshotNodesSeed(restorer))?.ok_or_else(|| missing("nodes"))?;
+        let sessions: Vec<(i64, i32)> = seq.next_element()?.ok_or_else(|| missing("sessions"))?;
+        let tree = restorer.finish().map_err(|problem| A::Error::custom(format!("bad tree: {problem}")))?;
+        Ok(SnapshotBody { tree, sessions })
+    }
+}
+
+/// The nodes of a snapshot body, each added to the tree as soon as it is decoded.
+struct SnapshotNodesSeed(TreeRestorer);
+
+impl<'de> DeserializeSeed<'de> for SnapshotNodesSeed {
+    type Value = TreeRestorer;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<TreeRestorer, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SnapshotNodesSeed {
+    type Value = TreeRestorer;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("the snapshot's nodes")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TreeRestorer, A::Error> {
+        let mut restorer = self.0;
+        while let Some(node) = seq.next_element::<SnapshotNode>()? {
+            let restored = Node { data: node.data, acl: node.acl, stat: node.stat, kind: node.kind, num_children: 0 };
+            restorer.add(node.path, restored).map_err(|problem| A::Error::custom(format!("bad tree: {problem}")))?;
+        }
+        Ok(restorer)
+    }
 }
 
 #[derive(Deserialize)]
@@ -514,16 +584,11 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, StorageError> {
     if actual != stored {
         return Err(corrupt(16, format!("checksum {actual:#010x} does not match the stored {stored:#010x}")));
     }
-    let body: SnapshotBody = codec::decode(body).map_err(|error| corrupt(SNAPSHOT_HEADER_BYTES, error.to_string()))?;
+    let body = codec::decode_seed(SnapshotBodySeed, body).map_err(|error| corrupt(SNAPSHOT_HEADER_BYTES, error.0))?;
     if let Some(pair) = body.sessions.windows(2).find(|pair| pair[0].0 >= pair[1].0) {
         return Err(corrupt(SNAPSHOT_HEADER_BYTES, format!("session {:#x} is out of order", pair[1].0)));
     }
-    let nodes = body.nodes.into_iter().map(|node| {
-        let restored = Node { data: node.data, acl: node.acl, stat: node.stat, kind: node.kind, num_children: 0 };
-        (node.path, restored)
-    });
-    let tree = DataTree::restore(body.acls, body.acl_ref_next, nodes)
-        .map_err(|problem| corrupt(SNAPSHOT_HEADER_BYTES, format!("bad tree: {problem}")))?;
+    let tree = body.tree;
     Ok(Snapshot { zxid, tree, sessions: body.sessions.into_iter().collect() })
 }
 
@@ -909,6 +974,18 @@ mod tests {
             .collect();
         let acls = [(0, open())];
         frame_snapshot(3, &codec::encode(&AnyBody { acls: &acls, acl_ref_next: 1, nodes, sessions: &sessions }))
+    }
+
+    #[test]
+    fn children_are_counted_whether_or_not_siblings_come_together() {
+        let nodes = ["/", "/a", "/b", "/a/x", "/a/y", "/b/y", "/a/z", "/a/x/deep"];
+        let tree = decode_snapshot(&snapshot_with_nodes(&nodes, vec![])).unwrap().tree;
+        let children = |path: &str| tree.get(path).unwrap().num_children;
+        assert_eq!(
+            [children("/"), children("/a"), children("/b"), children("/a/x"), children("/a/z")],
+            [2, 3, 1, 1, 0]
+        );
+        assert_eq!(tree.check_invariants(), Ok(()));
     }
 
     #[test]

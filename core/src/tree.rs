@@ -640,92 +640,19 @@ impl DataTree {
         TreeImage { nodes: self.nodes.clone(), acls, acl_ref_next: self.acls.next_ref }
     }
 
-    /// Rebuilds a tree from a snapshot: the interned ACL table (as a [`TreeImage`]
-    /// holds it) and every node with its path, parents before children. Children sets, the
-    /// ACL use counts, the ephemeral, container, TTL and quota indexes and the approximate
-    /// data size are derived from the nodes; the `children` the given nodes carry are
-    /// ignored. Refuses anything a live tree could not hold: a bad or repeated path, a
-    /// missing root or parent, an ACL ref outside the table, an unused or repeated table
-    /// entry, or a tree that fails [`DataTree::check_invariants`].
+    /// Rebuilds a tree from a snapshot: the interned ACL table (as a [`TreeImage`] holds
+    /// it) and every node with its path, parents before children. See [`TreeRestorer`],
+    /// which does the work one node at a time.
     pub fn restore(
         acls: Vec<(AclRef, Vec<Acl>)>,
         acl_ref_next: AclRef,
         nodes: impl IntoIterator<Item = (String, Node)>,
     ) -> Result<DataTree, String> {
-        let mut cache = AclCache { next_ref: acl_ref_next, ..AclCache::default() };
-        for (acl_ref, list) in acls {
-            if acl_ref >= acl_ref_next {
-                return Err(format!("ACL ref {acl_ref} is not below the next ref {acl_ref_next}"));
-            }
-            let list: Arc<[Acl]> = list.into();
-            if cache.by_list.insert(Arc::clone(&list), acl_ref).is_some() {
-                return Err(format!("ACL ref {acl_ref} repeats an interned list"));
-            }
-            if cache.by_ref.insert(acl_ref, (list, 0)).is_some() {
-                return Err(format!("ACL ref {acl_ref} is listed twice"));
-            }
+        let mut restorer = TreeRestorer::new(acls, acl_ref_next)?;
+        for (node_path, node) in nodes {
+            restorer.add(node_path, node)?;
         }
-        let mut tree = DataTree {
-            nodes: OrdMap::new(),
-            acls: cache,
-            ephemerals: BTreeMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            quota_roots: BTreeSet::new(),
-            data_size_approximate: 0,
-        };
-        for (node_path, mut node) in nodes {
-            path::validate_path(&node_path).map_err(|error| error.to_string())?;
-            // Two map operations per node (the parent's count, the insert), since a restart
-            // loads millions of them.
-            if let Some(parent_path) = path::parent(&node_path) {
-                let Some(parent) = tree.node_mut(parent_path) else {
-                    return Err(format!("{node_path} comes before its parent {parent_path}"));
-                };
-                if parent.kind.is_ephemeral() {
-                    return Err(format!("{node_path} is the child of ephemeral {parent_path}"));
-                }
-                parent.num_children += 1;
-            }
-            let Some(entry) = tree.acls.by_ref.get_mut(&node.acl) else {
-                return Err(format!("{node_path} uses ACL ref {} that is not interned", node.acl));
-            };
-            entry.1 += 1;
-            match node.kind {
-                NodeKind::Container => {
-                    tree.containers.insert(node_path.clone());
-                }
-                NodeKind::Ttl { .. } => {
-                    tree.ttls.insert(node_path.clone());
-                }
-                NodeKind::Ephemeral { owner } => {
-                    tree.ephemerals.entry(owner).or_default().insert(node_path.clone());
-                }
-                NodeKind::Persistent => {}
-            }
-            if let Some(parent_path) = path::parent(&node_path) {
-                if parent_path.starts_with(QUOTA_PATH) && path::last_segment(&node_path) == QUOTA_LIMITS_NODE {
-                    tree.quota_roots.insert(quota_subject(parent_path));
-                }
-            }
-            node.num_children = 0;
-            tree.data_size_approximate += (node_path.len() + node.data_length()) as u64;
-            let node = Arc::new(node);
-            if tree.nodes.insert(MapKey::from_path(node_path), node.clone()).is_some() {
-                // The path moved into the key; find it there to name it.
-                let repeated = tree.nodes.iter().find(|(_, held)| Arc::ptr_eq(held, &node)).map(|(key, _)| key.path());
-                return Err(format!("{} appears twice", repeated.unwrap_or_default()));
-            }
-        }
-        if !tree.contains("/") {
-            return Err("the tree has no root".to_owned());
-        }
-        if let Some((acl_ref, _)) = tree.acls.by_ref.iter().find(|(_, (_, users))| *users == 0) {
-            return Err(format!("ACL ref {acl_ref} is interned but no node uses it"));
-        }
-        // Everything check_invariants looks at was checked or built above.
-        debug_assert_eq!(tree.check_invariants(), Ok(()));
-        Ok(tree)
+        restorer.finish()
     }
 
     /// Checks the tree's internal consistency (every child listed exists and vice versa,
@@ -924,6 +851,125 @@ pub fn grants_world(acl: &[Acl], perm: i32) -> bool {
 
 /// Every permission bit, for callers that want to say "any".
 pub const PERMS_ALL: i32 = perms::ALL;
+
+/// Rebuilds a [`DataTree`] from a snapshot one node at a time, so a snapshot of millions of
+/// znodes is decoded straight into the tree with no list of them in between. Nodes come
+/// parents first; children counts, ACL use counts, the ephemeral, container, TTL and quota
+/// indexes and the approximate data size are derived (the `num_children` the nodes carry
+/// is ignored). Refuses anything a live tree could not hold: a bad or repeated path, a
+/// missing root or parent, a child of an ephemeral, an ACL ref outside the table, an unused
+/// or repeated table entry.
+pub struct TreeRestorer {
+    tree: DataTree,
+    /// The parent of the run of siblings being added and how many there are so far: a
+    /// snapshot lists siblings together, so a parent's count is written once per run rather
+    /// than once per child (a restart loads millions of nodes).
+    run: Option<(String, u32)>,
+}
+
+impl TreeRestorer {
+    /// Starts from the interned ACL table.
+    pub fn new(acls: Vec<(AclRef, Vec<Acl>)>, acl_ref_next: AclRef) -> Result<TreeRestorer, String> {
+        let mut cache = AclCache { next_ref: acl_ref_next, ..AclCache::default() };
+        for (acl_ref, list) in acls {
+            if acl_ref >= acl_ref_next {
+                return Err(format!("ACL ref {acl_ref} is not below the next ref {acl_ref_next}"));
+            }
+            let list: Arc<[Acl]> = list.into();
+            if cache.by_list.insert(Arc::clone(&list), acl_ref).is_some() {
+                return Err(format!("ACL ref {acl_ref} repeats an interned list"));
+            }
+            if cache.by_ref.insert(acl_ref, (list, 0)).is_some() {
+                return Err(format!("ACL ref {acl_ref} is listed twice"));
+            }
+        }
+        let tree = DataTree {
+            nodes: OrdMap::new(),
+            acls: cache,
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            quota_roots: BTreeSet::new(),
+            data_size_approximate: 0,
+        };
+        Ok(TreeRestorer { tree, run: None })
+    }
+
+    /// Adds the next node.
+    pub fn add(&mut self, node_path: String, mut node: Node) -> Result<(), String> {
+        path::validate_path(&node_path).map_err(|error| error.to_string())?;
+        if let Some(parent_path) = path::parent(&node_path) {
+            let same_run = self.run.as_ref().is_some_and(|(run_parent, _)| run_parent == parent_path);
+            if !same_run {
+                self.end_run();
+                let Some(parent) = self.tree.get(parent_path) else {
+                    return Err(format!("{node_path} comes before its parent {parent_path}"));
+                };
+                if parent.kind.is_ephemeral() {
+                    return Err(format!("{node_path} is the child of ephemeral {parent_path}"));
+                }
+                self.run = Some((parent_path.to_owned(), 0));
+            }
+            if let Some((_, count)) = &mut self.run {
+                *count += 1;
+            }
+        }
+        let tree = &mut self.tree;
+        let Some(entry) = tree.acls.by_ref.get_mut(&node.acl) else {
+            return Err(format!("{node_path} uses ACL ref {} that is not interned", node.acl));
+        };
+        entry.1 += 1;
+        match node.kind {
+            NodeKind::Container => {
+                tree.containers.insert(node_path.clone());
+            }
+            NodeKind::Ttl { .. } => {
+                tree.ttls.insert(node_path.clone());
+            }
+            NodeKind::Ephemeral { owner } => {
+                tree.ephemerals.entry(owner).or_default().insert(node_path.clone());
+            }
+            NodeKind::Persistent => {}
+        }
+        if let Some(parent_path) = path::parent(&node_path) {
+            if parent_path.starts_with(QUOTA_PATH) && path::last_segment(&node_path) == QUOTA_LIMITS_NODE {
+                tree.quota_roots.insert(quota_subject(parent_path));
+            }
+        }
+        node.num_children = 0;
+        tree.data_size_approximate += (node_path.len() + node.data_length()) as u64;
+        let node = Arc::new(node);
+        if tree.nodes.insert(MapKey::from_path(node_path), node.clone()).is_some() {
+            // The path moved into the key; find it there to name it.
+            let repeated = tree.nodes.iter().find(|(_, held)| Arc::ptr_eq(held, &node)).map(|(key, _)| key.path());
+            return Err(format!("{} appears twice", repeated.unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    /// Writes the current run's count into its parent.
+    fn end_run(&mut self) {
+        if let Some((parent_path, count)) = self.run.take() {
+            let parent = self.tree.node_mut(&parent_path).expect("a run's parent was checked when it began");
+            parent.num_children += count;
+        }
+    }
+
+    /// The tree, once every node is in.
+    pub fn finish(mut self) -> Result<DataTree, String> {
+        self.end_run();
+        let tree = self.tree;
+        if !tree.contains("/") {
+            return Err("the tree has no root".to_owned());
+        }
+        if let Some((acl_ref, _)) = tree.acls.by_ref.iter().find(|(_, (_, users))| *users == 0) {
+            return Err(format!("ACL ref {acl_ref} is interned but no node uses it"));
+        }
+        // Everything check_invariants looks at was checked or built above.
+        debug_assert_eq!(tree.check_invariants(), Ok(()));
+        Ok(tree)
+    }
+}
 
 #[cfg(test)]
 mod tests {
