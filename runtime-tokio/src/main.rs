@@ -55,7 +55,15 @@ fn main() -> ExitCode {
         tracing::error!(dir = %config.data_dir.display(), %error, "cannot create the data directory");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("zkd").build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // One core is left to the storage thread, which spends its time writing and syncing
+    // the log: the node is one task whatever the count, and the runtime's threads only
+    // move client and peer bytes. TOKIO_WORKER_THREADS overrides this (tokio reads it).
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        builder.worker_threads(cores.saturating_sub(1).max(1));
+    }
+    let runtime = match builder.enable_all().thread_name("zkd").build() {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "cannot start the runtime");

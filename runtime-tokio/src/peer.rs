@@ -22,7 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use zk_core::codec;
-use zk_core::zab::message::{self, PeerMessage};
+use zk_core::storage::SnapshotPayload;
+use zk_core::zab::message::{self, PeerMessage, SyncMode};
 use zk_core::zab::ServerId;
 
 use crate::server::Input;
@@ -175,6 +176,21 @@ pub(crate) async fn dial_loop(
 }
 
 /// Runs one established link until it breaks, the node drops it, or shutdown.
+/// A message's bytes. A SNAP carrying a snapshot image (a whole tree, ~1 s to encode for a
+/// million znodes) is encoded off the runtime's threads, which meanwhile serve clients.
+async fn encode(message: PeerMessage) -> Vec<u8> {
+    let whole_tree =
+        matches!(&message, PeerMessage::Sync { mode: SyncMode::Snap { snapshot: SnapshotPayload::Image(_), .. }, .. });
+    if !whole_tree {
+        return message::encode(&message);
+    }
+    match crate::rt::blocking(move || message::encode(&message)).await {
+        Ok(bytes) => bytes,
+        // The encoding panicked: a bug, reported as the panic it was.
+        Err(panic) => panic!("encoding a SNAP failed: {panic}"),
+    }
+}
+
 async fn run_link(
     stream: TcpStream,
     peer: ServerId,
@@ -209,7 +225,7 @@ async fn run_link(
     let write = async {
         let mut writer = BufWriter::new(writer);
         while let Some(message) = outgoing.recv().await {
-            let mut frame = message::encode(&message);
+            let mut frame = encode(message).await;
             loop {
                 let prefix = (frame.len() as u32).to_be_bytes();
                 if let Err(error) = async {
@@ -221,7 +237,7 @@ async fn run_link(
                     return error.to_string();
                 }
                 match outgoing.try_recv() {
-                    Ok(next) => frame = message::encode(&next),
+                    Ok(next) => frame = encode(next).await,
                     Err(_) => break,
                 }
             }
@@ -254,6 +270,29 @@ mod tests {
         wrong[4] = 9;
         assert!(parse_hello(&wrong).unwrap_err().contains("version"));
         assert!(parse_hello(b"GET / HTTP/1.1").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_snap_of_an_image_encodes_off_the_runtime_to_the_same_bytes() {
+        let mut database = zk_core::database::Database::default();
+        let header = zk_core::txn::TxnHeader { session_id: 1, cxid: 1, zxid: 1, time_ms: 5 };
+        let create = zk_core::txn::Txn::Create {
+            op: zk_core::proto::OpCode::Create,
+            path: "/a".into(),
+            data: Some(b"x".to_vec()),
+            acl: zk_core::acl::open_acl_unsafe(),
+            kind: zk_core::txn::CreateKind::Persistent,
+            parent_cversion: 1,
+        };
+        database.apply(&header, &create, &|_, _| true);
+        let image = zk_core::storage::SnapshotImage::of(&database);
+        let snap = |snapshot| PeerMessage::Sync {
+            mode: SyncMode::Snap { zxid: 1, snapshot },
+            entries: vec![],
+            committed_zxid: 1,
+        };
+        let expected = message::encode(&snap(SnapshotPayload::Bytes(image.encode())));
+        assert_eq!(encode(snap(SnapshotPayload::Image(image))).await, expected);
     }
 
     #[tokio::test]
