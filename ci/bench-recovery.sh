@@ -137,6 +137,10 @@ if has_part failover; then
     for round in $(seq 1 "$rounds"); do
         for server in apache zkd; do
             dir="$work/$server-ensemble-$round"
+            # A quiet disk for each round: the memory part leaves gigabytes to write back,
+            # and a failover's fsyncs (epoch files, the sync with the new leader) would wait
+            # behind them, for whichever server came first.
+            sync
             # Fresh ports every round: no listener waits on a port of the previous round.
             first=$((base + 100 + round * 1000))
             [[ $server == zkd ]] && first=$((first + 500))

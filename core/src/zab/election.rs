@@ -367,6 +367,13 @@ impl Election {
         } else if self.adopts(&notification.vote) {
             self.vote = notification.vote;
             outputs.extend(self.send_to_all());
+        } else if self.is_voter() && self.vote.is_better_than(&notification.vote) {
+            // The sender has not heard our vote: it was most likely still following the old
+            // leader when we sent it, and a settled server only answers with its own. Tell it
+            // now rather than let both wait for a resend (ZooKeeper waits, which costs its
+            // failovers 100s of ms). Once it adopts our vote it sends it back, which is no
+            // longer worse: this answer cannot ping-pong.
+            outputs.push(self.send(from));
         }
         self.received.insert(from, notification);
     }
@@ -739,11 +746,27 @@ mod tests {
     }
 
     #[test]
+    fn a_looker_answers_a_worse_vote_of_its_round_so_its_sender_need_not_wait_for_a_resend() {
+        // The leader died. 2 started looking first and told 1, which was still following and
+        // only answered with its old vote; then 1 started looking too, voting for itself.
+        let (mut two, _) = Election::start(config(2, &[1, 2, 3], &[]), 0, 1, 40, 0);
+        let outputs = two.handle_notification(1, looking(vote(1, 40, 1), 1), 1);
+        assert_eq!(outputs, sends(&[1], looking(vote(2, 40, 1), 1)));
+        let (mut one, _) = Election::start(config(1, &[1, 2, 3], &[]), 0, 1, 40, 1);
+        let outputs = one.handle_notification(2, looking(vote(2, 40, 1), 1), 2);
+        assert_eq!(outputs, sends(&[2, 3], looking(vote(2, 40, 1), 1)));
+        // 1's agreement makes a quorum for 2 at once, and earns no answer: no ping-pong.
+        assert!(two.handle_notification(1, looking(vote(2, 40, 1), 1), 3).is_empty());
+        assert_eq!(two.poll_timeout(), Some(3 + FINALIZE_MS), "the window, not a resend at {RESEND_MS} ms");
+    }
+
+    #[test]
     fn a_quorum_decides_only_when_the_window_ends() {
         let (mut election, _) = Election::start(config(2, &[1, 2, 3], &[]), 0, 1, 40, 0);
         assert!(election.handle_notification(1, looking(vote(2, 40, 1), 1), 50).is_empty());
-        // A worse vote inside the window neither cancels nor extends it.
-        assert!(election.handle_notification(3, looking(vote(3, 20, 1), 1), 100).is_empty());
+        // A worse vote inside the window neither cancels nor extends it; its sender hears ours.
+        let outputs = election.handle_notification(3, looking(vote(3, 20, 1), 1), 100);
+        assert_eq!(outputs, sends(&[3], looking(vote(2, 40, 1), 1)));
         assert!(election.handle_timeout(50 + FINALIZE_MS - 1).is_empty());
         assert_eq!(election.decision(), None);
         assert!(election.handle_timeout(50 + FINALIZE_MS).is_empty());
