@@ -137,9 +137,9 @@ if has_part failover; then
     for round in $(seq 1 "$rounds"); do
         for server in apache zkd; do
             dir="$work/$server-ensemble-$round"
-            # A quiet disk for each round: the memory part leaves gigabytes to write back,
-            # and a failover's fsyncs (epoch files, the sync with the new leader) would wait
-            # behind them, for whichever server came first.
+            # A quiet disk for each round: the memory part may leave gigabytes to write
+            # back, and a failover's fsyncs (epoch files, the sync with the new leader) should
+            # not wait behind them for whichever server comes first.
             sync
             # Fresh ports every round: no listener waits on a port of the previous round.
             first=$((base + 100 + round * 1000))
