@@ -89,7 +89,7 @@ fn a_follower_acknowledges_each_step_only_once_it_is_durable() {
         header: TxnHeader { session_id: 0x77, cxid: 0, zxid: make_zxid(1, 1), time_ms: 9 },
         txn: Txn::CreateSession { timeout_ms: 4000 },
     };
-    node.handle_peer_message(3, PeerMessage::Proposal(entry.clone()), at(9));
+    node.handle_peer_message(3, PeerMessage::Proposal(entry.clone().into()), at(9));
     assert_eq!(peers(&mut node), vec![]);
     let bytes = storage::encode_log_record(&entry);
     assert_eq!(

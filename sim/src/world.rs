@@ -884,9 +884,9 @@ impl World {
             {
                 // The planted bug: the follower is told to close the session but to delete
                 // none of its ephemerals.
-                let mut entry = entry.clone();
+                let mut entry = zk_core::storage::LogEntry::clone(entry);
                 entry.txn = Txn::CloseSession { paths_to_delete: Vec::new() };
-                rewritten = PeerMessage::Proposal(entry);
+                rewritten = PeerMessage::Proposal(entry.into());
                 &rewritten
             }
             _ => message,

@@ -56,11 +56,12 @@ impl History {
     }
 
     /// Appends an entry that chains from the current last one.
-    pub(crate) fn append(&mut self, entry: LogEntry) {
+    pub(crate) fn append(&mut self, entry: impl Into<Arc<LogEntry>>) {
+        let entry = entry.into();
         assert_eq!(entry.prev_zxid, self.last_zxid(), "history entries chain");
         assert!(entry.zxid() > self.last_zxid(), "history zxids increase");
         self.bytes += entry.txn.approximate_bytes();
-        self.entries.push_back(Arc::new(entry));
+        self.entries.push_back(entry);
     }
 
     /// Entries after `zxid`, which must be the base or an entry.

@@ -6,6 +6,7 @@
 //! `LearnerHandler`.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use super::history::divergence_point;
 use super::{Node, Now, Role, Submission, SubmissionKind};
@@ -686,11 +687,12 @@ impl Node {
             }
         };
         leader.next_counter = counter + 1;
-        let entry = LogEntry {
+        // One entry shared by the proposals, the log record and the history.
+        let entry = Arc::new(LogEntry {
             prev_zxid: self.history.last_zxid(),
             header: TxnHeader { session_id, cxid, zxid, time_ms: now.wall_ms },
             txn,
-        };
+        });
         let followers: Vec<ServerId> = leader
             .links
             .iter()
@@ -698,7 +700,7 @@ impl Node {
             .map(|(id, _)| *id)
             .collect();
         for id in followers {
-            self.send(id, PeerMessage::Proposal(entry.clone()));
+            self.send(id, PeerMessage::Proposal(Arc::clone(&entry)));
         }
         let size = self.log_entry(entry);
         self.proposal_sizes.record(size);

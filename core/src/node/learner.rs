@@ -12,6 +12,7 @@ use super::{Node, Role};
 use crate::storage::{self, LogEntry};
 use crate::zab::message::{LearnerRole, PeerMessage, SyncMode};
 use crate::zab::{epoch_of, ServerId};
+use std::sync::Arc;
 
 /// Where the NEWLEADER acknowledgement stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,7 +284,8 @@ impl Node {
     }
 
     /// Appends a txn that must chain from the log's last one.
-    fn learner_append(&mut self, entry: LogEntry) -> bool {
+    fn learner_append(&mut self, entry: impl Into<Arc<LogEntry>>) -> bool {
+        let entry = entry.into();
         if entry.prev_zxid != self.history.last_zxid() || entry.zxid() <= self.history.last_zxid() {
             return false;
         }

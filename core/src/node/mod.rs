@@ -19,6 +19,7 @@ mod persist;
 
 use core::net::IpAddr;
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 pub use client::{ConnectionStats, RequestLatency};
 pub use persist::{Durable, PersistRequest, PersistToken, StorageOp};
@@ -745,7 +746,8 @@ impl Node {
 
     /// Appends a txn to the history and queues it for the log; returns the size of its log
     /// record.
-    fn log_entry(&mut self, entry: LogEntry) -> usize {
+    fn log_entry(&mut self, entry: impl Into<Arc<LogEntry>>) -> usize {
+        let entry = entry.into();
         let size = self.persistence.append(&entry);
         self.history.append(entry);
         size

@@ -8,6 +8,7 @@
 //! through [`crate::codec`] (bincode), like every zkd-own format.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::codec::{self, CodecError};
 use crate::proto::Id;
@@ -103,7 +104,7 @@ pub enum PeerMessage {
     /// Synchronization, leader → learner: a quorum acknowledged NEWLEADER; serve clients.
     UpToDate,
     /// Broadcast, leader → follower.
-    Proposal(LogEntry),
+    Proposal(Arc<LogEntry>),
     /// Broadcast, follower → leader: every proposal up to `zxid` is durable here.
     Ack { zxid: i64 },
     /// Broadcast, leader → follower: every proposal up to `zxid` is committed.
@@ -205,7 +206,7 @@ mod tests {
             PeerMessage::NewLeader { zxid: 3 << 32 },
             PeerMessage::AckNewLeader { zxid: 3 << 32, durable_zxid: 5 },
             PeerMessage::UpToDate,
-            PeerMessage::Proposal(entry(6)),
+            PeerMessage::Proposal(Arc::new(entry(6))),
             PeerMessage::Ack { zxid: 6 },
             PeerMessage::Commit { zxid: 6 },
             PeerMessage::Inform(entry(7)),
