@@ -364,7 +364,7 @@ mod tests {
         fn write(&mut self, session_id: i64, ids: &[Id], request: &Request) -> ApplyOutcome {
             self.zxid += 1;
             let context = RequestContext { session_id, auth_ids: ids, zxid: self.zxid };
-            let txn = self.preparer.prepare(&self.database.tree, &context, request);
+            let txn = self.preparer.prepare(&self.database.tree, &context, request.clone());
             let header = TxnHeader { session_id, cxid: 1, zxid: self.zxid, time_ms: 100 };
             let readers: BTreeMap<WatcherId, Vec<Id>> = [(1, Vec::new()), (2, vec![digest_id()])].into_iter().collect();
             let can_read = |watcher: WatcherId, acl: &[Acl]| {

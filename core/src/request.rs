@@ -147,7 +147,7 @@ impl Preparer {
     /// Prepares a write request. Always yields a txn: the change, or the error it failed
     /// with as [`Txn::Error`]. A non-write request is a caller bug and yields
     /// `Txn::Error(Unimplemented)`.
-    pub fn prepare(&mut self, tree: &DataTree, context: &RequestContext<'_>, request: &Request) -> Txn {
+    pub fn prepare(&mut self, tree: &DataTree, context: &RequestContext<'_>, request: Request) -> Txn {
         if self.outstanding.len() >= self.config.outstanding_changes_max {
             return Txn::Error(ErrorCode::ThrottledOp);
         }
@@ -176,18 +176,19 @@ impl Preparer {
         Ok(Txn::Delete { op: OpCode::DeleteContainer, path: node_path.to_owned() })
     }
 
-    fn prepare_one(&mut self, tree: &DataTree, context: &RequestContext<'_>, request: &Request) -> ZkResult<Txn> {
+    /// Takes the request by value: its data moves into the txn rather than being copied.
+    fn prepare_one(&mut self, tree: &DataTree, context: &RequestContext<'_>, request: Request) -> ZkResult<Txn> {
         match request {
-            Request::Create(create) => self.prepare_create(tree, context, OpCode::Create, &CreateSpec::plain(create)),
-            Request::Create2(create) => self.prepare_create(tree, context, OpCode::Create2, &CreateSpec::plain(create)),
+            Request::Create(create) => self.prepare_create(tree, context, OpCode::Create, CreateSpec::plain(create)),
+            Request::Create2(create) => self.prepare_create(tree, context, OpCode::Create2, CreateSpec::plain(create)),
             Request::CreateContainer(create) => {
-                self.prepare_create(tree, context, OpCode::CreateContainer, &CreateSpec::plain(create))
+                self.prepare_create(tree, context, OpCode::CreateContainer, CreateSpec::plain(create))
             }
             Request::CreateTtl(create) => {
-                self.prepare_create(tree, context, OpCode::CreateTtl, &CreateSpec::ttl(create))
+                self.prepare_create(tree, context, OpCode::CreateTtl, CreateSpec::ttl(create))
             }
             Request::Delete(delete) => self.prepare_delete(tree, context, &delete.path, delete.version),
-            Request::SetData(set) => self.prepare_set_data(tree, context, &set.path, &set.data, set.version),
+            Request::SetData(set) => self.prepare_set_data(tree, context, &set.path, set.data, set.version),
             Request::SetAcl(set) => self.prepare_set_acl(tree, context, &set.path, &set.acl, set.version),
             Request::Check(check) => self.prepare_check(tree, context, &check.path, check.version),
             Request::Reconfig(_) => {
@@ -208,7 +209,7 @@ impl Preparer {
         tree: &DataTree,
         context: &RequestContext<'_>,
         op: OpCode,
-        spec: &CreateSpec<'_>,
+        spec: CreateSpec,
     ) -> ZkResult<Txn> {
         let mode = CreateMode::from_code(spec.flags).ok_or(ErrorCode::BadArguments)?;
         if mode.is_ttl() && !self.config.extended_types_enabled {
@@ -220,7 +221,7 @@ impl Preparer {
             return Err(ErrorCode::BadArguments);
         }
         let parent_path = if last_slash == 0 { "/" } else { &spec.path[..last_slash] };
-        let acl = acl::fixup_acl(context.auth_ids, spec.acl)?;
+        let acl = acl::fixup_acl(context.auth_ids, &spec.acl)?;
         let mut parent = self.record(tree, parent_path).ok_or(ErrorCode::NoNode)?;
         acl::check_acl(&parent.acl, perms::CREATE, context.auth_ids)?;
         let mut node_path = spec.path.to_owned();
@@ -261,7 +262,7 @@ impl Preparer {
             data_len,
         };
         self.add_change(&node_path, context.zxid, Some(node));
-        Ok(Txn::Create { op, path: node_path, data: spec.data.clone(), acl, kind, parent_cversion })
+        Ok(Txn::Create { op, path: node_path, data: spec.data, acl, kind, parent_cversion })
     }
 
     fn prepare_delete(
@@ -288,7 +289,7 @@ impl Preparer {
         tree: &DataTree,
         context: &RequestContext<'_>,
         node_path: &str,
-        data: &crate::proto::Data,
+        data: crate::proto::Data,
         version: i32,
     ) -> ZkResult<Txn> {
         path::validate_path(node_path).map_err(|_| ErrorCode::BadArguments)?;
@@ -306,7 +307,7 @@ impl Preparer {
         node.stat.mzxid = context.zxid;
         node.data_len = data_len;
         self.add_change(node_path, context.zxid, Some(node));
-        Ok(Txn::SetData { path: node_path.to_owned(), data: data.clone(), version: new_version })
+        Ok(Txn::SetData { path: node_path.to_owned(), data, version: new_version })
     }
 
     fn prepare_set_acl(
@@ -346,7 +347,7 @@ impl Preparer {
     /// multi's zxid. At the first failure the multi's own change records are rolled back,
     /// the failing op becomes an error txn and every later op a RuntimeInconsistency
     /// error txn, as ZooKeeper does.
-    fn prepare_multi(&mut self, tree: &DataTree, context: &RequestContext<'_>, ops: &[MultiOp]) -> Txn {
+    fn prepare_multi(&mut self, tree: &DataTree, context: &RequestContext<'_>, ops: Vec<MultiOp>) -> Txn {
         let saved_order_len = self.order.len();
         self.undo = Some(Vec::new());
         let mut txns = Vec::with_capacity(ops.len());
@@ -357,13 +358,13 @@ impl Preparer {
                 continue;
             }
             let prepared = match op {
-                MultiOp::Create { op, request } => self.prepare_create(tree, context, *op, &CreateSpec::plain(request)),
+                MultiOp::Create { op, request } => self.prepare_create(tree, context, op, CreateSpec::plain(request)),
                 MultiOp::CreateTtl(request) => {
-                    self.prepare_create(tree, context, OpCode::CreateTtl, &CreateSpec::ttl(request))
+                    self.prepare_create(tree, context, OpCode::CreateTtl, CreateSpec::ttl(request))
                 }
                 MultiOp::Delete(request) => self.prepare_delete(tree, context, &request.path, request.version),
                 MultiOp::SetData(request) => {
-                    self.prepare_set_data(tree, context, &request.path, &request.data, request.version)
+                    self.prepare_set_data(tree, context, &request.path, request.data, request.version)
                 }
                 MultiOp::Check(request) => self.prepare_check(tree, context, &request.path, request.version),
                 MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::BadArguments),
@@ -445,25 +446,25 @@ impl Preparer {
 }
 
 /// The fields of create and createTTL requests.
-struct CreateSpec<'a> {
-    path: &'a str,
-    data: &'a crate::proto::Data,
-    acl: &'a [Acl],
+struct CreateSpec {
+    path: String,
+    data: crate::proto::Data,
+    acl: Vec<Acl>,
     flags: i32,
     /// -1 when the request carries no TTL.
     ttl_ms: i64,
 }
 
-impl<'a> CreateSpec<'a> {
-    fn plain(request: &'a CreateRequest) -> Self {
-        CreateSpec { path: &request.path, data: &request.data, acl: &request.acl, flags: request.flags, ttl_ms: -1 }
+impl CreateSpec {
+    fn plain(request: CreateRequest) -> Self {
+        CreateSpec { path: request.path, data: request.data, acl: request.acl, flags: request.flags, ttl_ms: -1 }
     }
 
-    fn ttl(request: &'a CreateTtlRequest) -> Self {
+    fn ttl(request: CreateTtlRequest) -> Self {
         CreateSpec {
-            path: &request.path,
-            data: &request.data,
-            acl: &request.acl,
+            path: request.path,
+            data: request.data,
+            acl: request.acl,
             flags: request.flags,
             ttl_ms: request.ttl,
         }
@@ -537,7 +538,7 @@ mod tests {
         fn prepare(&mut self, request: &Request) -> Txn {
             self.zxid += 1;
             let context = RequestContext { session_id: 0x55, auth_ids: &self.ids, zxid: self.zxid };
-            self.preparer.prepare(&self.tree, &context, request)
+            self.preparer.prepare(&self.tree, &context, request.clone())
         }
 
         fn run(&mut self, request: &Request) -> Txn {

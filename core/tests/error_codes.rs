@@ -38,7 +38,7 @@ impl Harness {
     fn write_as(&mut self, ids: &[Id], request: &Request) -> ErrorCode {
         self.zxid += 1;
         let context = RequestContext { session_id: 0x77, auth_ids: ids, zxid: self.zxid };
-        let txn = self.preparer.prepare(&self.database.tree, &context, request);
+        let txn = self.preparer.prepare(&self.database.tree, &context, request.clone());
         let first_op_error = match &txn {
             Txn::Multi(txns) => txns.iter().find_map(|txn| match txn {
                 Txn::Error(err) => Some(*err),
@@ -115,7 +115,7 @@ fn every_error_code_zk_core_returns_is_triggered() {
     let Txn::Multi(txns) = harness.preparer.prepare(
         &harness.database.tree,
         &RequestContext { session_id: 0x77, auth_ids: &[], zxid: 1000 },
-        &Request::Multi(vec![
+        Request::Multi(vec![
             MultiOp::Check(CheckVersionRequest { path: "/e".into(), version: 5 }),
             MultiOp::Delete(DeleteRequest { path: "/e".into(), version: -1 }),
         ]),

@@ -534,7 +534,7 @@ impl Harness {
         let session_id = self.sessions[step.session];
         let request = step.action.request();
         let context = RequestContext { session_id, auth_ids: &[], zxid };
-        let txn = self.preparer.prepare(&self.database.tree, &context, &request);
+        let txn = self.preparer.prepare(&self.database.tree, &context, request.clone());
         let expected = match &step.action {
             Action::Write(op) => match self.model.write(op, session_id, zxid, time) {
                 Ok(done) => (ErrorCode::Ok, done.response()),

@@ -114,7 +114,7 @@ impl Server {
             Ok(request) if Preparer::is_write(&request) => {
                 let header = self.next_header(session_id, xid);
                 let context = RequestContext { session_id, auth_ids: &ids, zxid: header.zxid };
-                let txn = self.preparer.prepare(&self.database.tree, &context, &request);
+                let txn = self.preparer.prepare(&self.database.tree, &context, request.clone());
                 if matches!(request, Request::CloseSession) {
                     self.sessions.remove(session_id);
                 }
@@ -143,7 +143,7 @@ impl Server {
         for &session_id in &expired {
             let header = self.next_header(session_id, 0);
             let context = RequestContext { session_id, auth_ids: &[], zxid: header.zxid };
-            let txn = self.preparer.prepare(&self.database.tree, &context, &Request::CloseSession);
+            let txn = self.preparer.prepare(&self.database.tree, &context, Request::CloseSession);
             self.commit(header, &txn);
             self.sessions.remove(session_id);
             self.connections.retain(|_, (owner, _)| *owner != session_id);

@@ -671,13 +671,13 @@ impl Node {
                         if matches!(request, Request::CloseSession) {
                             leader.sessions.set_closing(session_id);
                         }
-                        leader.preparer.prepare(&database.tree, &context, &request)
+                        leader.preparer.prepare(&database.tree, &context, request)
                     }
                 }
             }
             SubmissionKind::ExpireSession => {
                 let context = RequestContext { session_id, auth_ids: &[], zxid };
-                leader.preparer.prepare(&database.tree, &context, &Request::CloseSession)
+                leader.preparer.prepare(&database.tree, &context, Request::CloseSession)
             }
             SubmissionKind::DeleteContainer { path } => {
                 match leader.preparer.prepare_delete_container(&database.tree, &path, zxid) {
