@@ -398,13 +398,17 @@ impl<'de> Visitor<'de> for SnapshotBodySeed {
         let missing = |field: &str| A::Error::custom(format!("the snapshot body ends before its {field}"));
         let acls: Vec<(AclRef, Vec<Acl>)> = seq.next_element()?.ok_or_else(|| missing("ACL table"))?;
         let acl_ref_next: AclRef = seq.next_element()?.ok_or_else(|| missing("next ACL ref"))?;
-        let restorer = TreeRestorer::new(acls, acl_ref_next)
-            .map_err(|problem| A::Error::custom(format!("bad tree: {problem}")))?;
+        let restorer = TreeRestorer::new(acls, acl_ref_next).map_err(bad_tree)?;
         let restorer = seq.next_element_seed(SnapshotNodesSeed(restorer))?.ok_or_else(|| missing("nodes"))?;
         let sessions: Vec<(i64, i32)> = seq.next_element()?.ok_or_else(|| missing("sessions"))?;
-        let tree = restorer.finish().map_err(|problem| A::Error::custom(format!("bad tree: {problem}")))?;
+        let tree = restorer.finish().map_err(bad_tree)?;
         Ok(SnapshotBody { tree, sessions })
     }
+}
+
+/// A snapshot's tree that a live server could not hold, as a decoding error.
+fn bad_tree<E: serde::de::Error>(problem: String) -> E {
+    E::custom(format!("bad tree: {problem}"))
 }
 
 /// The nodes of a snapshot body, each added to the tree as soon as it is decoded.
@@ -429,7 +433,7 @@ impl<'de> Visitor<'de> for SnapshotNodesSeed {
         let mut restorer = self.0;
         while let Some(node) = seq.next_element::<SnapshotNode>()? {
             let restored = Node { data: node.data, acl: node.acl, stat: node.stat, kind: node.kind, num_children: 0 };
-            restorer.add(node.path, restored).map_err(|problem| A::Error::custom(format!("bad tree: {problem}")))?;
+            restorer.add(node.path, restored).map_err(bad_tree)?;
         }
         Ok(restorer)
     }

@@ -640,21 +640,6 @@ impl DataTree {
         TreeImage { nodes: self.nodes.clone(), acls, acl_ref_next: self.acls.next_ref }
     }
 
-    /// Rebuilds a tree from a snapshot: the interned ACL table (as a [`TreeImage`] holds
-    /// it) and every node with its path, parents before children. See [`TreeRestorer`],
-    /// which does the work one node at a time.
-    pub fn restore(
-        acls: Vec<(AclRef, Vec<Acl>)>,
-        acl_ref_next: AclRef,
-        nodes: impl IntoIterator<Item = (String, Node)>,
-    ) -> Result<DataTree, String> {
-        let mut restorer = TreeRestorer::new(acls, acl_ref_next)?;
-        for (node_path, node) in nodes {
-            restorer.add(node_path, node)?;
-        }
-        restorer.finish()
-    }
-
     /// Checks the tree's internal consistency (every child listed exists and vice versa,
     /// ephemeral, container and TTL indexes match the nodes). Called after every event in
     /// debug builds by the drivers; returns the first problem found.
@@ -722,7 +707,7 @@ impl TreeImage {
     }
 
     /// The interned ACL lists in use, by ref, and the next ref the cache hands out: what
-    /// [`DataTree::restore`] needs to rebuild an identical cache.
+    /// [`TreeRestorer`] needs to rebuild an identical cache.
     pub fn acl_table(&self) -> (&[(AclRef, Vec<Acl>)], AclRef) {
         (&self.acls, self.acl_ref_next)
     }
@@ -898,7 +883,8 @@ impl TreeRestorer {
     /// Adds the next node.
     pub fn add(&mut self, node_path: String, mut node: Node) -> Result<(), String> {
         path::validate_path(&node_path).map_err(|error| error.to_string())?;
-        if let Some(parent_path) = path::parent(&node_path) {
+        let parent_path = path::parent(&node_path);
+        if let Some(parent_path) = parent_path {
             let same_run = self.run.as_ref().is_some_and(|(run_parent, _)| run_parent == parent_path);
             if !same_run {
                 self.end_run();
@@ -931,7 +917,7 @@ impl TreeRestorer {
             }
             NodeKind::Persistent => {}
         }
-        if let Some(parent_path) = path::parent(&node_path) {
+        if let Some(parent_path) = parent_path {
             if parent_path.starts_with(QUOTA_PATH) && path::last_segment(&node_path) == QUOTA_LIMITS_NODE {
                 tree.quota_roots.insert(quota_subject(parent_path));
             }
