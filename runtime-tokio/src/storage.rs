@@ -179,6 +179,8 @@ pub struct MemoryFileSystem {
     files: Arc<Mutex<BTreeMap<PathBuf, MemoryFile>>>,
     /// `sync_data` calls on log files.
     log_syncs: Arc<AtomicU64>,
+    /// `write_at` calls on log files: offset and length.
+    log_writes: Arc<Mutex<Vec<(u64, u64)>>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -194,6 +196,7 @@ pub struct MemoryLogFile {
     path: PathBuf,
     files: Arc<Mutex<BTreeMap<PathBuf, MemoryFile>>>,
     log_syncs: Arc<AtomicU64>,
+    log_writes: Arc<Mutex<Vec<(u64, u64)>>>,
 }
 
 impl MemoryFileSystem {
@@ -209,6 +212,11 @@ impl MemoryFileSystem {
     /// How many times a log file was fsynced.
     pub fn log_syncs(&self) -> u64 {
         self.log_syncs.load(Ordering::Relaxed)
+    }
+
+    /// Every write to a log file so far, as (offset, length).
+    pub fn log_writes(&self) -> Vec<(u64, u64)> {
+        self.log_writes.lock().unwrap().clone()
     }
 
     /// Replaces a file's bytes (durably), to damage it in tests.
@@ -249,7 +257,12 @@ impl FileSystem for MemoryFileSystem {
 
     fn create_log(&self, path: &Path) -> io::Result<MemoryLogFile> {
         self.files.lock().unwrap().insert(path.to_owned(), MemoryFile::default());
-        Ok(MemoryLogFile { path: path.to_owned(), files: self.files.clone(), log_syncs: self.log_syncs.clone() })
+        Ok(MemoryLogFile {
+            path: path.to_owned(),
+            files: self.files.clone(),
+            log_syncs: self.log_syncs.clone(),
+            log_writes: self.log_writes.clone(),
+        })
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
@@ -287,6 +300,7 @@ impl MemoryLogFile {
 
 impl LogFile for MemoryLogFile {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.log_writes.lock().unwrap().push((offset, bytes.len() as u64));
         self.with(|file| {
             let end = offset as usize + bytes.len();
             if file.data.len() < end {
@@ -446,12 +460,29 @@ impl std::error::Error for StartError {}
 /// The log segment being appended to.
 struct Segment<L> {
     file: L,
+    /// Where the next record goes (records in `unwritten` included).
     write_offset: u64,
-    /// Bytes allocated (zero-filled) so far.
+    /// The file's length: preallocated in steps of `pre_alloc_bytes`, a hole until written.
     allocated: u64,
+    /// Bytes from the start actually written, records or zeros: at least `write_offset`
+    /// once `unwritten` is written.
+    zeroed: u64,
+    /// Records appended since the last write, written at once before the fsync: one
+    /// write for a group commit, however many requests it holds.
+    unwritten: Vec<u8>,
     /// Written since the last fsync.
     dirty: bool,
 }
+
+/// Zeros written ahead of the records, in steps of this many bytes. Writing into a hole
+/// makes the filesystem allocate blocks, and fdatasync must then commit that metadata
+/// too (a journal commit on ext4): on this project's machines it doubled the fsync of a
+/// 1 KiB record (about 250 µs against 130). Zeros written ahead allocate the blocks in
+/// one go, so only one fsync in a step pays for it.
+const ZERO_FILL_STEP: u64 = 64 << 10;
+
+/// `unwritten` keeps its capacity between group commits, up to this much.
+const UNWRITTEN_CAPACITY_KEPT: usize = 4 << 20;
 
 /// One server's files.
 pub struct Storage<F: FileSystem> {
@@ -704,7 +735,8 @@ impl<F: FileSystem> Storage<F> {
             // The new file's name must survive a crash for its records to.
             self.fs.sync_dir(&self.layout.log_dir)?;
             self.stats.other_syncs += 1;
-            self.segment = Some(Segment { file, write_offset: 0, allocated: 0, dirty: false });
+            self.segment =
+                Some(Segment { file, write_offset: 0, allocated: 0, zeroed: 0, unwritten: Vec::new(), dirty: false });
         }
         let pre_alloc = self.options.pre_alloc_bytes;
         let segment = self.segment.as_mut().expect("opened above");
@@ -715,15 +747,38 @@ impl<F: FileSystem> Storage<F> {
             segment.allocated = end.div_ceil(pre_alloc) * pre_alloc;
             segment.file.set_len(segment.allocated)?;
         }
-        segment.file.write_at(segment.write_offset, bytes)?;
+        segment.unwritten.extend_from_slice(bytes);
         segment.write_offset = end;
         segment.dirty = true;
         self.stats.appends += count_records(bytes);
         Ok(())
     }
 
+    /// Writes the records appended since the last write, and zeros after them up to the
+    /// next [`ZERO_FILL_STEP`] boundary the first time records reach past the zeros
+    /// already written (never past the preallocated length, so the file size stays).
+    fn write_unwritten(segment: &mut Segment<F::File>) -> io::Result<()> {
+        if segment.unwritten.is_empty() {
+            return Ok(());
+        }
+        let from = segment.write_offset - segment.unwritten.len() as u64;
+        let end = segment.write_offset;
+        if end > segment.zeroed {
+            let zeros_to = end.div_ceil(ZERO_FILL_STEP).saturating_mul(ZERO_FILL_STEP).min(segment.allocated).max(end);
+            segment.unwritten.resize(segment.unwritten.len() + (zeros_to - end) as usize, 0);
+            segment.zeroed = zeros_to;
+        }
+        let written = segment.file.write_at(from, &segment.unwritten);
+        segment.unwritten.clear();
+        if segment.unwritten.capacity() > UNWRITTEN_CAPACITY_KEPT {
+            segment.unwritten.shrink_to(UNWRITTEN_CAPACITY_KEPT);
+        }
+        written
+    }
+
     fn sync_log(&mut self) -> io::Result<()> {
         if let Some(segment) = self.segment.as_mut().filter(|segment| segment.dirty) {
+            Self::write_unwritten(segment)?;
             segment.file.sync_data()?;
             segment.dirty = false;
             self.stats.log_syncs += 1;
@@ -1112,6 +1167,59 @@ pub(crate) mod tests {
         fs.crash();
         let (_, recovered) = Storage::open(fs, layout(Path::new("/m")), options(1 << 16)).unwrap();
         assert_eq!(recovered.history.len(), 200);
+    }
+
+    #[test]
+    fn a_group_commit_is_one_write_and_zeros_are_written_ahead_of_the_records() {
+        fn bytes(request: &PersistRequest) -> u64 {
+            match &request.ops[0] {
+                StorageOp::AppendLog { bytes, .. } => bytes.len() as u64,
+                _ => unreachable!(),
+            }
+        }
+        let fs = Arc::new(MemoryFileSystem::default());
+        let step = ZERO_FILL_STEP;
+        // Preallocation of 2.5 steps: the zeros stop at the file's length.
+        let pre_alloc = step * 5 / 2;
+        let (mut storage, _) = Storage::open(fs.clone(), layout(Path::new("/z")), options(pre_alloc)).unwrap();
+        storage.persist(&[append(1, 0, &[1]), append(2, 1, &[2, 3]), append(3, 3, &[4])]).unwrap();
+        assert_eq!(fs.log_writes(), vec![(0, step)], "four records and zeros to the step, in one write");
+        let mut end: u64 = [append(1, 0, &[1]), append(2, 1, &[2, 3]), append(3, 3, &[4])].iter().map(bytes).sum();
+        let mut zxid = 4;
+        // Batches write their records only, but the one that crosses into the next step
+        // zeros it too; the last step stops at the preallocated length.
+        let mut zeroed_to = Vec::new();
+        let mut records_only = 0;
+        while end + 64 <= pre_alloc {
+            let request = append(10 + zxid as u64, zxid, &[zxid + 1]);
+            let len = bytes(&request);
+            storage.persist(&[request]).unwrap();
+            let &(offset, written) = fs.log_writes().last().unwrap();
+            assert_eq!(offset, end);
+            if written == len {
+                records_only += 1;
+            } else {
+                zeroed_to.push(offset + written);
+            }
+            end += len;
+            zxid += 1;
+        }
+        assert_eq!(zeroed_to, vec![2 * step, pre_alloc]);
+        assert!(records_only > 1000, "{records_only}");
+        assert_eq!(fs.log_syncs(), fs.log_writes().len() as u64, "one write per fsync");
+        // Past the preallocation: the file grows by another preallocation, zeroed a step
+        // at a time again.
+        while end <= pre_alloc {
+            let request = append(10 + zxid as u64, zxid, &[zxid + 1]);
+            end += bytes(&request);
+            storage.persist(&[request]).unwrap();
+            zxid += 1;
+        }
+        assert_eq!(fs.log_writes().last().map(|(offset, len)| offset + len), Some(pre_alloc.div_ceil(step) * step));
+        // The zeros are padding to recovery: every record comes back.
+        fs.crash();
+        let (_, recovered) = Storage::open(fs, layout(Path::new("/z")), options(pre_alloc)).unwrap();
+        assert_eq!(zxids(&recovered), (1..=zxid).collect::<Vec<_>>());
     }
 
     #[test]
