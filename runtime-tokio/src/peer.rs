@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use zk_core::codec;
@@ -44,6 +44,12 @@ pub const BACKOFF_MS_MAX: u64 = 2_000;
 /// Frames waiting to go out on one link. Beyond this the link is hopelessly behind, and
 /// the node task drops it rather than buffer without bound.
 pub const LINK_QUEUE_FRAMES_MAX: usize = 16_384;
+
+/// Read and write buffers of a quorum link. A leader sends its proposals in bursts (a
+/// group of 1 KiB setData is ~100 KiB) and a follower acks them in bursts: buffers this
+/// size take a burst in a few system calls instead of two per frame (reading) or one per
+/// 8 KiB (tokio's default buffer). There are only a handful of links.
+const LINK_BUFFER_BYTES: usize = 64 << 10;
 
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
@@ -205,7 +211,8 @@ async fn run_link(
         return;
     }
     tracing::info!(peer, %remote, link, "quorum link up");
-    let (mut reader, writer) = crate::rt::split(stream);
+    let (reader, writer) = crate::rt::split(stream);
+    let mut reader = BufReader::with_capacity(LINK_BUFFER_BYTES, reader);
     let read = async {
         loop {
             let frame = match read_frame(&mut reader, codec::DECODE_BYTES_MAX).await {
@@ -223,7 +230,7 @@ async fn run_link(
         }
     };
     let write = async {
-        let mut writer = BufWriter::new(writer);
+        let mut writer = BufWriter::with_capacity(LINK_BUFFER_BYTES, writer);
         while let Some(message) = outgoing.recv().await {
             let mut frame = encode(message).await;
             loop {
