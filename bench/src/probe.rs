@@ -120,19 +120,31 @@ pub struct FailoverArgs {
     pub label: String,
 }
 
+/// When the leader was killed, and when it was seen dead.
+#[derive(Clone, Copy, Debug)]
+struct Kill {
+    /// Just before the signal was sent: the figure counts from here.
+    sent: Instant,
+    /// When the process was seen gone: only a write sent after this proves the survivors
+    /// recovered. One sent between the two may still be committed by the leader, which
+    /// runs until the kernel has delivered the signal (and starting `kill` takes
+    /// milliseconds): counting those once measured ZooKeeper's failover as 4 ms.
+    dead: Instant,
+}
+
 /// What the writer saw.
 #[derive(Debug)]
 struct Writes {
     before_kill: u64,
     reconnects: u64,
-    /// From the kill to the first Ok reply to a write sent after it.
+    /// From the kill to the first Ok reply to a write sent after the leader was dead.
     recovered: Duration,
 }
 
 /// Keeps `in_flight` setData requests going on one session over the survivors, resuming the
 /// session on any survivor when a connection drops, until a write sent after the kill is
 /// acknowledged.
-async fn write_until_recovered(args: &FailoverArgs, kill: Arc<OnceLock<Instant>>) -> io::Result<Writes> {
+async fn write_until_recovered(args: &FailoverArgs, kill: Arc<OnceLock<Kill>>) -> io::Result<Writes> {
     let servers = client::servers(&args.server);
     let path = format!("{}/failover", crate::load::ROOT);
     let value = vec![b'f'; args.value_bytes];
@@ -157,7 +169,7 @@ async fn write_until_recovered(args: &FailoverArgs, kill: Arc<OnceLock<Instant>>
                 // the next survivor that takes it, as a real client would.
                 loop {
                     if let Some(killed) = kill.get() {
-                        if killed.elapsed() > Duration::from_secs(args.timeout_s) {
+                        if killed.sent.elapsed() > Duration::from_secs(args.timeout_s) {
                             return Err(io::Error::other("no survivor took the session back in time"));
                         }
                     }
@@ -193,7 +205,7 @@ async fn write_on(
     args: &FailoverArgs,
     path: &str,
     value: &[u8],
-    kill: &OnceLock<Instant>,
+    kill: &OnceLock<Kill>,
     writes: &mut Writes,
 ) -> io::Result<Duration> {
     let mut in_flight = std::collections::VecDeque::new();
@@ -217,10 +229,19 @@ async fn write_on(
             continue;
         }
         match kill.get() {
-            Some(killed) if sent >= *killed => return Ok(killed.elapsed()),
+            Some(killed) if sent >= killed.dead => return Ok(killed.sent.elapsed()),
             Some(_) => {}
             None => writes.before_kill += 1,
         }
+    }
+}
+
+/// Whether a process has exited: gone, or a zombie its parent has not reaped (its sockets
+/// are closed by then).
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(status) => status.lines().any(|line| line.starts_with("State:") && line.contains('Z')),
+        Err(_) => true,
     }
 }
 
@@ -244,7 +265,17 @@ pub async fn failover(args: FailoverArgs) -> bool {
         eprintln!("zk-bench failover: kill -9 {} failed: {status:?}", args.kill_pid);
         return false;
     }
-    kill.set(killed_at).expect("killed once");
+    let dead = loop {
+        if is_dead(args.kill_pid) {
+            break Instant::now();
+        }
+        if killed_at.elapsed() > Duration::from_secs(args.timeout_s) {
+            eprintln!("zk-bench failover: process {} still runs after kill -9", args.kill_pid);
+            return false;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    };
+    kill.set(Kill { sent: killed_at, dead }).expect("killed once");
     let outcome = tokio::time::timeout(Duration::from_secs(args.timeout_s + 5), writer).await;
     match outcome {
         Ok(Ok(Ok(writes))) => {
@@ -263,5 +294,25 @@ pub async fn failover(args: FailoverArgs) -> bool {
             eprintln!("zk-bench failover: writes did not recover: {other:?}");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_process_is_dead_once_it_exits_even_unreaped() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(!is_dead(child.id()), "a running process is alive");
+        child.kill().unwrap();
+        // Not reaped yet: a zombie, which counts as dead.
+        let started = std::time::Instant::now();
+        while !is_dead(child.id()) {
+            assert!(started.elapsed() < Duration::from_secs(5), "the killed process never exited");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.wait().unwrap();
+        assert!(is_dead(child.id()), "a reaped process is gone");
     }
 }
