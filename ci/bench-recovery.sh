@@ -10,7 +10,7 @@
 #             last znode written that succeeds (zk-bench probe, a new attempt every 2 ms).
 #   failover  3-server ensembles (tickTime 500): a writer on a survivor keeps 8 setData in
 #             flight, the leader (srvr: "Mode: leader") is SIGKILLed, and the figure is the time
-#             from the kill to the first acknowledged write sent after it; the writer resumes
+#             from the kill to the first acknowledged write sent once it is dead; the writer resumes
 #             its session on a survivor when its connection drops. BENCH_ROUNDS rounds, A B.
 #
 #   ZNODES=1000000 BENCH_ROUNDS=2 BENCH_PARTS="memory failover" ci/bench-recovery.sh

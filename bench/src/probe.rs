@@ -142,7 +142,7 @@ struct Writes {
 }
 
 /// Keeps `in_flight` setData requests going on one session over the survivors, resuming the
-/// session on any survivor when a connection drops, until a write sent after the kill is
+/// session on any survivor when a connection drops, until a write sent after the leader died is
 /// acknowledged.
 async fn write_until_recovered(args: &FailoverArgs, kill: Arc<OnceLock<Kill>>) -> io::Result<Writes> {
     let servers = client::servers(&args.server);
@@ -198,7 +198,7 @@ async fn write_until_recovered(args: &FailoverArgs, kill: Arc<OnceLock<Kill>>) -
     }
 }
 
-/// Writes on one connection until a write sent after the kill is acknowledged (returns the
+/// Writes on one connection until a write sent after the leader died is acknowledged (returns the
 /// time since the kill) or the connection fails.
 async fn write_on(
     connection: &mut Connection,
