@@ -634,21 +634,49 @@ pub fn decode_epoch(bytes: &[u8]) -> Result<u32, StorageError> {
 /// skipped. The first record that does not chain ends the history: it and everything after
 /// it is a leftover of a divergent history, and `truncate` points at it.
 pub fn recover(input: &RecoveryInput<'_>) -> Result<Recovered, StorageError> {
+    let database = decode_snapshot_database(input.snapshot);
+    recover_scanned(input, database, scan_log_segments(input.log))
+}
+
+/// The database a snapshot file holds (an empty one without a snapshot): the first half of
+/// [`recover`], which a driver may run while another thread runs [`scan_log_segments`].
+pub fn decode_snapshot_database(snapshot: Option<&[u8]>) -> Result<Database, StorageError> {
+    match snapshot {
+        Some(bytes) => Ok(decode_snapshot(bytes)?.into_database(WATCHES_MAX_DEFAULT)),
+        None => Ok(Database::default()),
+    }
+}
+
+/// Log segments checked and decoded, record by record: the other half of [`recover`].
+pub struct ScannedLog(Vec<Scanned>);
+
+/// Scans every segment (oldest first, as in [`RecoveryInput::log`]): the frames, their
+/// checksums, the zxid order within each segment, and what ends it (zeros or a torn record).
+pub fn scan_log_segments(log: &[LogSegment<'_>]) -> Result<ScannedLog, StorageError> {
+    log.iter()
+        .map(|segment| scan(segment.bytes).map_err(|error| error.in_file(segment.name)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(ScannedLog)
+}
+
+/// [`recover`] from its two halves, computed apart: `database` from `input.snapshot` by
+/// [`decode_snapshot_database`] and `scanned` from `input.log` by [`scan_log_segments`]
+/// (`input.snapshot` itself is not read again). Errors come in the same order as
+/// [`recover`]'s: the epoch files, the snapshot, then the log.
+pub fn recover_scanned(
+    input: &RecoveryInput<'_>,
+    database: Result<Database, StorageError>,
+    scanned: Result<ScannedLog, StorageError>,
+) -> Result<Recovered, StorageError> {
     let read_epoch = |bytes: Option<&[u8]>, name: &str| {
         bytes.map_or(Ok(0), |bytes| decode_epoch(bytes).map_err(|error| error.in_file(name)))
     };
     let accepted_epoch = read_epoch(input.accepted_epoch, "acceptedEpoch")?;
     let current_epoch = read_epoch(input.current_epoch, "currentEpoch")?;
-    let database = match input.snapshot {
-        Some(bytes) => decode_snapshot(bytes)?.into_database(WATCHES_MAX_DEFAULT),
-        None => Database::default(),
-    };
+    let database = database?;
     let snapshot_zxid = database.last_processed_zxid();
-    let scans = input
-        .log
-        .iter()
-        .map(|segment| scan(segment.bytes).map_err(|error| error.in_file(segment.name)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ScannedLog(scans) = scanned?;
+    assert_eq!(scans.len(), input.log.len(), "the scan is of these segments");
     // A torn record can only be the end of the log: records after it in a later segment
     // were appended after it, so it was once whole and has been damaged since.
     for (index, scanned) in scans.iter().enumerate().filter(|(_, scanned)| scanned.torn_tail) {
@@ -1072,6 +1100,37 @@ mod tests {
         // Without a snapshot the history must start from zxid 0.
         let recovered = recover(&RecoveryInput { log: &log[1..], ..Default::default() }).unwrap();
         assert_eq!((recovered.history.len(), recovered.truncate), (0, Some((0, 0))));
+    }
+
+    #[test]
+    fn recovery_from_halves_computed_apart_is_recovery() {
+        let old = encode_log_records(&chain(0, &[1, 2, 3]));
+        let newer = encode_log_records(&chain(3, &[4, 5]));
+        let snapshot = snapshot_at(2);
+        let log = [LogSegment { name: "log.1", bytes: &old }, LogSegment { name: "log.4", bytes: &newer }];
+        let input = RecoveryInput { snapshot: Some(&snapshot), log: &log, ..Default::default() };
+        let whole = recover(&input).unwrap();
+        let halves =
+            recover_scanned(&input, decode_snapshot_database(Some(&snapshot)), scan_log_segments(&log)).unwrap();
+        assert_eq!((halves.history, halves.truncate), (whole.history, whole.truncate));
+        assert_eq!(halves.database.last_processed_zxid(), whole.database.last_processed_zxid());
+        // A damaged snapshot is reported before a damaged log, as by `recover`: the driver
+        // then tries an older snapshot instead of refusing to start.
+        let mut bad_snapshot = snapshot.clone();
+        let last = bad_snapshot.len() - 1;
+        bad_snapshot[last] ^= 1;
+        let mut bad_log = old.clone();
+        bad_log[20] ^= 1;
+        let log = [LogSegment { name: "log.1", bytes: &bad_log }, LogSegment { name: "log.4", bytes: &newer }];
+        let input = RecoveryInput { snapshot: Some(&bad_snapshot), log: &log, ..Default::default() };
+        let error = recover_scanned(&input, decode_snapshot_database(Some(&bad_snapshot)), scan_log_segments(&log))
+            .unwrap_err();
+        assert!(matches!(error, StorageError::SnapshotCorrupt { .. }), "{error}");
+        assert!(matches!(recover(&input).unwrap_err(), StorageError::SnapshotCorrupt { .. }));
+        let input = RecoveryInput { snapshot: Some(&snapshot), log: &log, ..Default::default() };
+        let error =
+            recover_scanned(&input, decode_snapshot_database(Some(&snapshot)), scan_log_segments(&log)).unwrap_err();
+        assert!(matches!(error, StorageError::LogCorrupt { .. }), "{error}");
     }
 
     #[test]
