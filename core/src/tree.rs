@@ -409,6 +409,23 @@ impl DataTree {
         self.nodes.iter().map(|(key, node)| (key.path(), &**node))
     }
 
+    /// Lists a new node in the index its kind has: containers, TTL nodes, a session's
+    /// ephemerals (persistent nodes have none).
+    fn index_kind(&mut self, kind: NodeKind, node_path: String) {
+        match kind {
+            NodeKind::Container => {
+                self.containers.insert(node_path);
+            }
+            NodeKind::Ttl { .. } => {
+                self.ttls.insert(node_path);
+            }
+            NodeKind::Ephemeral { owner } => {
+                self.ephemerals.entry(owner).or_default().insert(node_path);
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
     /// Creates a node. `parent_cversion` is the parent's stored cversion after this
     /// creation, as the leader computed it (-1: one more than now); the parent's cversion
     /// and pzxid only move forward, so replaying a create over a snapshot that already
@@ -445,18 +462,7 @@ impl DataTree {
         self.data_size_approximate += (node_path.len() + node.data_length()) as u64;
         let stat = node.client_stat();
         self.nodes.insert(MapKey::of(node_path), Arc::new(node));
-        match kind {
-            NodeKind::Container => {
-                self.containers.insert(node_path.to_owned());
-            }
-            NodeKind::Ttl { .. } => {
-                self.ttls.insert(node_path.to_owned());
-            }
-            NodeKind::Ephemeral { owner } => {
-                self.ephemerals.entry(owner).or_default().insert(node_path.to_owned());
-            }
-            NodeKind::Persistent => {}
-        }
+        self.index_kind(kind, node_path.to_owned());
         self.after_quota_node_created(parent_path, name);
         if let Some(prefix) = self.quota_prefix(node_path) {
             self.update_quota_stats(&prefix, bytes, 1);
@@ -905,18 +911,7 @@ impl TreeRestorer {
             return Err(format!("{node_path} uses ACL ref {} that is not interned", node.acl));
         };
         entry.1 += 1;
-        match node.kind {
-            NodeKind::Container => {
-                tree.containers.insert(node_path.clone());
-            }
-            NodeKind::Ttl { .. } => {
-                tree.ttls.insert(node_path.clone());
-            }
-            NodeKind::Ephemeral { owner } => {
-                tree.ephemerals.entry(owner).or_default().insert(node_path.clone());
-            }
-            NodeKind::Persistent => {}
-        }
+        tree.index_kind(node.kind, node_path.clone());
         if let Some(parent_path) = parent_path {
             if parent_path.starts_with(QUOTA_PATH) && path::last_segment(&node_path) == QUOTA_LIMITS_NODE {
                 tree.quota_roots.insert(quota_subject(parent_path));
