@@ -40,6 +40,18 @@ impl History {
     }
 
     fn position(&self, zxid: i64) -> Result<usize, usize> {
+        // Zxids of one epoch are consecutive, so an entry of the last one's epoch sits at its
+        // distance from the end: one look, where a search of 25,000 shared entries misses
+        // the cache a dozen times (it was ~1% of a session churn's CPU).
+        if let Some(last) = self.entries.back() {
+            let distance = last.zxid().wrapping_sub(zxid);
+            if (0..self.entries.len() as i64).contains(&distance) {
+                let index = self.entries.len() - 1 - distance as usize;
+                if self.entries[index].zxid() == zxid {
+                    return Ok(index);
+                }
+            }
+        }
         self.entries.binary_search_by_key(&zxid, |entry| entry.zxid())
     }
 
@@ -173,6 +185,22 @@ mod tests {
 
     const fn z(epoch: u32, counter: u32) -> i64 {
         ((epoch as i64) << 32) | counter as i64
+    }
+
+    #[test]
+    fn positions_are_found_across_epochs_and_gaps() {
+        // Consecutive counters at the end (the quick look), an epoch change, a gap in the
+        // counters (a history cut and rejoined), zxids outside and between.
+        let zxids = [z(1, 1), z(1, 2), z(1, 3), z(2, 7), z(2, 9), z(3, 1), z(3, 2), z(3, 3), z(3, 4)];
+        let history = history(0, &zxids);
+        for probe in [0, z(1, 0), z(1, 4), z(2, 1), z(2, 8), z(3, 0), z(3, 5), z(4, 0), i64::MAX, i64::MIN]
+            .into_iter()
+            .chain(zxids)
+        {
+            let expected = zxids.binary_search(&probe);
+            assert_eq!(history.position(probe), expected, "zxid {probe:#x}");
+        }
+        assert_eq!(History::new(5, Vec::new()).position(5), Err(0));
     }
 
     #[test]
