@@ -7,6 +7,7 @@
 // The daemon's entry point owns the process: its clock, signals and files.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,7 +56,8 @@ fn main() -> ExitCode {
         tracing::error!(dir = %config.data_dir.display(), %error, "cannot create the data directory");
         return ExitCode::FAILURE;
     }
-    let mut builder = runtime_builder();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut builder = runtime_builder(std::env::var_os("TOKIO_WORKER_THREADS").as_deref(), cores);
     let runtime = match builder.enable_all().thread_name("zkd").build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -79,17 +81,17 @@ fn main() -> ExitCode {
 /// With one thread (two cores) the current-thread scheduler runs the same tasks without the
 /// work-stealing one's queues and wake-ups: measured A B A B on two cores, 5 s per workload,
 /// standalone ephemeral-churn +3-5%, 3-server 90% reads +4%, setData and multi5 equal.
-fn runtime_builder() -> tokio::runtime::Builder {
-    let threads = match std::env::var("TOKIO_WORKER_THREADS") {
-        // tokio itself refuses a bad value, naming it.
-        Ok(value) => value.trim().parse::<usize>().ok(),
-        Err(_) => Some(std::thread::available_parallelism().map_or(1, usize::from).saturating_sub(1).max(1)),
+fn runtime_builder(worker_threads_env: Option<&OsStr>, cores: usize) -> tokio::runtime::Builder {
+    let threads = match worker_threads_env {
+        // None when it does not parse: tokio itself refuses the value, naming it.
+        Some(value) => value.to_str().and_then(|value| value.trim().parse::<usize>().ok()),
+        None => Some(cores.saturating_sub(1).max(1)),
     };
     if threads == Some(1) {
         return tokio::runtime::Builder::new_current_thread();
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+    if worker_threads_env.is_none() {
         builder.worker_threads(threads.unwrap_or(1));
     }
     builder
@@ -107,4 +109,25 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     server.shutdown().await?;
     Ok(())
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use super::*;
+
+    /// The scheduler and its thread count for a TOKIO_WORKER_THREADS value and a core count.
+    fn runtime(env: Option<&str>, cores: usize) -> (tokio::runtime::RuntimeFlavor, usize) {
+        let runtime = runtime_builder(env.map(OsStr::new), cores).enable_all().build().expect("a runtime");
+        (runtime.handle().runtime_flavor(), runtime.metrics().num_workers())
+    }
+
+    #[test]
+    fn one_runtime_thread_runs_the_current_thread_scheduler() {
+        use tokio::runtime::RuntimeFlavor::{CurrentThread, MultiThread};
+        assert_eq!(runtime(None, 1), (CurrentThread, 1));
+        assert_eq!(runtime(None, 2), (CurrentThread, 1));
+        assert_eq!(runtime(Some("1"), 8), (CurrentThread, 1));
+        assert_eq!(runtime(None, 4), (MultiThread, 3));
+        assert_eq!(runtime(Some(" 3 "), 2).0, MultiThread);
+    }
 }
