@@ -175,6 +175,9 @@ impl Node {
             discovery_epochs: BTreeMap::new(),
         }));
         self.leader_check_discovery();
+        for (from, hello) in std::mem::take(&mut self.early_hellos) {
+            self.leader_message(from, hello);
+        }
     }
 
     fn leading(&mut self) -> &mut Leader {

@@ -46,8 +46,8 @@ pub(super) struct Learner {
     phase: Phase,
     /// The leader is given up on if silent until here.
     pub(super) deadline_ms: u64,
-    /// During discovery, when to say hello again: the leader may still have been looking
-    /// when the first FOLLOWERINFO arrived, and dropped it.
+    /// During discovery, when to say hello again: the first FOLLOWERINFO may have been lost
+    /// (a link that broke and came back, a leader-elect that had to elect again).
     info_resend_ms: u64,
     /// The last ACK sent.
     acked_zxid: i64,
@@ -72,15 +72,16 @@ impl Learner {
 }
 
 impl Node {
-    /// How often a learner in discovery repeats FOLLOWERINFO: the leader-elect may still be
-    /// finishing its election when the first one arrives (and drops it), and it decides
-    /// within about one finalize wait, so waiting a whole tick would add up to a tick to
-    /// every failover.
+    /// How often a learner in discovery repeats FOLLOWERINFO. A leader-elect still finishing
+    /// its election keeps a hello that arrives early, so a repeat is only for one that was
+    /// lost; it decides within about one finalize wait of its learners, so waiting a whole
+    /// tick would add up to a tick to a failover that needs one.
     fn discovery_resend_ms(&self) -> u64 {
         self.config.tick_ms().min(self.config.election_finalize_wait_ms.max(1))
     }
 
     pub(super) fn become_learner(&mut self, leader: ServerId, observer: bool) {
+        self.early_hellos.clear();
         let role = if observer { LearnerRole::Observer } else { LearnerRole::Follower };
         let deadline_ms = self.now.monotonic_ms + self.config.init_limit_ticks * self.config.tick_ms();
         let info_resend_ms = self.now.monotonic_ms + self.discovery_resend_ms();
