@@ -78,7 +78,8 @@ stop_clean() {
     figure "$server" "$name" $((($(now_ns) - started) / 1000000))
 }
 
-base=$((36000 + RANDOM % 4000))
+# Below the ephemeral port range, as in ci/bench.sh (ports up to base + ~1000 per round).
+base=$((17000 + RANDOM % 3000))
 
 if has_part memory; then
     last=$(printf '/zk-bench/populate/p%04d/c%07d' $(((znodes - 1) / 1000)) $((znodes - 1)))

@@ -94,7 +94,10 @@ start_responder() {
     return 1
 }
 
-base=$((30000 + RANDOM % 5000))
+# Below Linux's ephemeral port range (32768-60999 by default): after ephemeral-churn tens of
+# thousands of client sockets sit in TIME_WAIT there, and a server port among them cannot be
+# bound (a zkd ensemble once failed to start on one).
+base=$((10000 + RANDOM % 5000))
 
 # warm <connect string>: an unmeasured run first, so the JVM's JIT has compiled the hot
 # paths before the first measured run (zkd needs none; it gets the same for symmetry).
