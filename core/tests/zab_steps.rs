@@ -221,35 +221,45 @@ fn a_learner_repeats_followerinfo_until_the_leader_answers() {
     assert_eq!(peers(&mut node), vec![], "no more hellos once the leader answered");
 }
 
+/// Server 3 of {1, 2, 3}, looking, with its own vote sent; and server 1's LOOKING vote for 3
+/// and its FOLLOWERINFO to 3, the two messages the early-hello tests feed it.
+fn leader_elect_to_be() -> (Node, u64, PeerMessage, PeerMessage) {
+    let config = NodeConfig::ensemble(3, [1, 2, 3].into_iter().collect(), Default::default());
+    let finalize_ms = config.election_finalize_wait_ms;
+    let mut node = Node::new(config, fresh(), at(0));
+    let _ = peers(&mut node);
+    let for_3 = Vote { leader: 3, zxid: 0, peer_epoch: 0 };
+    let looking = PeerMessage::Notification(Notification { vote: for_3, election_epoch: 1, state: PeerState::Looking });
+    let hello =
+        PeerMessage::LearnerInfo { role: LearnerRole::Follower, accepted_epoch: 0, history: HistorySummary::default() };
+    (node, finalize_ms, looking, hello)
+}
+
+/// What a leader-elect sends once each storage request it made is durable, at `now`.
+fn sent_through_discovery(node: &mut Node, now: u64) -> Vec<PeerTransmit> {
+    let mut sent = peers(node);
+    for request in persists(node) {
+        node.handle_persisted(request.token, at(now));
+        sent.extend(peers(node));
+    }
+    sent
+}
+
 /// A learner may decide a moment before its leader-elect does, so its FOLLOWERINFO reaches
 /// a server that is still looking. The leader-elect keeps that hello and answers it as soon
 /// as it leads: the epoch starts without waiting for the learner to say hello again (a
 /// finalize wait later, which was half of every such failover).
 #[test]
 fn a_leader_elect_answers_a_followerinfo_that_came_while_it_was_still_looking() {
-    let config = NodeConfig::ensemble(3, [1, 2, 3].into_iter().collect(), Default::default());
-    let finalize_ms = config.election_finalize_wait_ms;
-    let mut node = Node::new(config, fresh(), at(0));
-    let _ = peers(&mut node);
-    let for_3 = Vote { leader: 3, zxid: 0, peer_epoch: 0 };
-    node.handle_peer_message(
-        1,
-        PeerMessage::Notification(Notification { vote: for_3, election_epoch: 1, state: PeerState::Looking }),
-        at(1),
-    );
+    let (mut node, finalize_ms, looking, hello) = leader_elect_to_be();
+    node.handle_peer_message(1, looking, at(1));
     assert_eq!(node.role(), zk_core::node::RoleName::Looking, "a quorum, but the finalize wait runs");
-    let hello =
-        PeerMessage::LearnerInfo { role: LearnerRole::Follower, accepted_epoch: 0, history: HistorySummary::default() };
     node.handle_peer_message(1, hello, at(finalize_ms));
     assert_eq!(node.role(), zk_core::node::RoleName::Looking);
 
     node.handle_timeout(at(1 + finalize_ms));
     assert_eq!(node.role(), zk_core::node::RoleName::LeaderElect);
-    let mut sent = peers(&mut node);
-    for request in persists(&mut node) {
-        node.handle_persisted(request.token, at(2 + finalize_ms));
-        sent.extend(peers(&mut node));
-    }
+    let sent = sent_through_discovery(&mut node, 2 + finalize_ms);
     assert!(
         sent.contains(&to(1, PeerMessage::LeaderInfo { epoch: 1 })),
         "LEADERINFO goes to the learner that said hello early, without a second hello: {sent:?}"
@@ -260,24 +270,13 @@ fn a_leader_elect_answers_a_followerinfo_that_came_while_it_was_still_looking() 
 /// server, and counting it would start an epoch with a quorum that is not there.
 #[test]
 fn an_early_followerinfo_is_dropped_when_its_sender_looks_again() {
-    let config = NodeConfig::ensemble(3, [1, 2, 3].into_iter().collect(), Default::default());
-    let finalize_ms = config.election_finalize_wait_ms;
-    let mut node = Node::new(config, fresh(), at(0));
-    let _ = peers(&mut node);
-    let for_3 = Vote { leader: 3, zxid: 0, peer_epoch: 0 };
-    let looking = PeerMessage::Notification(Notification { vote: for_3, election_epoch: 1, state: PeerState::Looking });
+    let (mut node, finalize_ms, looking, hello) = leader_elect_to_be();
     node.handle_peer_message(1, looking.clone(), at(1));
-    let hello =
-        PeerMessage::LearnerInfo { role: LearnerRole::Follower, accepted_epoch: 0, history: HistorySummary::default() };
     node.handle_peer_message(1, hello, at(2));
     node.handle_peer_message(1, looking, at(3));
     node.handle_timeout(at(3 + finalize_ms));
     assert_eq!(node.role(), zk_core::node::RoleName::LeaderElect);
-    let mut sent = peers(&mut node);
-    for request in persists(&mut node) {
-        node.handle_persisted(request.token, at(4 + finalize_ms));
-        sent.extend(peers(&mut node));
-    }
+    let sent = sent_through_discovery(&mut node, 4 + finalize_ms);
     assert!(
         !sent.iter().any(|transmit| matches!(transmit.message, PeerMessage::LeaderInfo { .. })),
         "no epoch from a hello its sender took back: {sent:?}"

@@ -91,8 +91,8 @@ fn runtime_builder(worker_threads_env: Option<&OsStr>, cores: usize) -> tokio::r
         return tokio::runtime::Builder::new_current_thread();
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if worker_threads_env.is_none() {
-        builder.worker_threads(threads.unwrap_or(1));
+    if let (None, Some(threads)) = (worker_threads_env, threads) {
+        builder.worker_threads(threads);
     }
     builder
 }

@@ -188,12 +188,18 @@ fn temp_path(path: &Path) -> PathBuf {
 #[derive(Debug, Default)]
 pub struct MemoryFileSystem {
     files: Arc<Mutex<BTreeMap<PathBuf, MemoryFile>>>,
-    /// `sync_data` calls on log files.
-    log_syncs: Arc<AtomicU64>,
-    /// `write_at` calls on log files: offset and length.
-    log_writes: Arc<Mutex<Vec<(u64, u64)>>>,
-    /// `forget_cached` calls on log files: the file, and whether all of it was durable then.
-    log_forgotten: Arc<Mutex<Vec<(PathBuf, bool)>>>,
+    log_calls: Arc<LogCalls>,
+}
+
+/// What was asked of the log files of a [`MemoryFileSystem`], for tests to check.
+#[derive(Debug, Default)]
+struct LogCalls {
+    /// `sync_data` calls.
+    syncs: AtomicU64,
+    /// `write_at` calls: offset and length.
+    writes: Mutex<Vec<(u64, u64)>>,
+    /// `forget_cached` calls: the file, and whether all of it was durable then.
+    forgotten: Mutex<Vec<(PathBuf, bool)>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -208,9 +214,7 @@ struct MemoryFile {
 pub struct MemoryLogFile {
     path: PathBuf,
     files: Arc<Mutex<BTreeMap<PathBuf, MemoryFile>>>,
-    log_syncs: Arc<AtomicU64>,
-    log_writes: Arc<Mutex<Vec<(u64, u64)>>>,
-    log_forgotten: Arc<Mutex<Vec<(PathBuf, bool)>>>,
+    calls: Arc<LogCalls>,
 }
 
 impl MemoryFileSystem {
@@ -225,18 +229,18 @@ impl MemoryFileSystem {
 
     /// How many times a log file was fsynced.
     pub fn log_syncs(&self) -> u64 {
-        self.log_syncs.load(Ordering::Relaxed)
+        self.log_calls.syncs.load(Ordering::Relaxed)
     }
 
     /// Every write to a log file so far, as (offset, length).
     pub fn log_writes(&self) -> Vec<(u64, u64)> {
-        self.log_writes.lock().unwrap().clone()
+        self.log_calls.writes.lock().unwrap().clone()
     }
 
     /// Every log file let out of the page cache so far, and whether all of it was durable
     /// at the time.
     pub fn log_forgotten(&self) -> Vec<(PathBuf, bool)> {
-        self.log_forgotten.lock().unwrap().clone()
+        self.log_calls.forgotten.lock().unwrap().clone()
     }
 
     /// Replaces a file's bytes (durably), to damage it in tests.
@@ -277,13 +281,7 @@ impl FileSystem for MemoryFileSystem {
 
     fn create_log(&self, path: &Path) -> io::Result<MemoryLogFile> {
         self.files.lock().unwrap().insert(path.to_owned(), MemoryFile::default());
-        Ok(MemoryLogFile {
-            path: path.to_owned(),
-            files: self.files.clone(),
-            log_syncs: self.log_syncs.clone(),
-            log_writes: self.log_writes.clone(),
-            log_forgotten: self.log_forgotten.clone(),
-        })
+        Ok(MemoryLogFile { path: path.to_owned(), files: self.files.clone(), calls: self.log_calls.clone() })
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
@@ -321,7 +319,7 @@ impl MemoryLogFile {
 
 impl LogFile for MemoryLogFile {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        self.log_writes.lock().unwrap().push((offset, bytes.len() as u64));
+        self.calls.writes.lock().unwrap().push((offset, bytes.len() as u64));
         self.with(|file| {
             let end = offset as usize + bytes.len();
             if file.data.len() < end {
@@ -336,13 +334,13 @@ impl LogFile for MemoryLogFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        self.log_syncs.fetch_add(1, Ordering::Relaxed);
+        self.calls.syncs.fetch_add(1, Ordering::Relaxed);
         self.with(|file| file.durable = Some(file.data.clone()))
     }
 
     fn forget_cached(&mut self) {
         let clean = self.with(|file| file.durable.as_ref() == Some(&file.data)).unwrap_or(false);
-        self.log_forgotten.lock().unwrap().push((self.path.clone(), clean));
+        self.calls.forgotten.lock().unwrap().push((self.path.clone(), clean));
     }
 }
 
