@@ -153,7 +153,7 @@ mod sim {
     use crate::storage::{self, Command};
 
     /// The storage thread's loop ([`storage::StorageThread`]) as a task: the same batches
-    /// (group commit), purges and reports.
+    /// (group commit, with its wait for company), purges and reports.
     pub(super) async fn run_storage<F: FileSystem>(
         mut storage: Storage<F>,
         purge_interval: Option<Duration>,
@@ -182,6 +182,10 @@ mod sim {
                     continue;
                 }
             };
+            let wait = storage.commit_wait();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             let (batch, stop) = storage::take_batch(first, || commands.try_recv().ok());
             if let Some(report) = storage::commit_batch(&mut storage, &batch, &stats) {
                 let failed = matches!(report, storage::StorageReport::Failed { .. });

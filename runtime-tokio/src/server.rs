@@ -262,6 +262,7 @@ pub async fn start_with_fs<F: FileSystem>(config: Config, fs: Arc<F>) -> Result<
     let options = StorageOptions {
         pre_alloc_bytes: config.pre_alloc_size_bytes,
         snap_retain_count: config.snap_retain_count,
+        commit_wait_max: config.commit_wait_max(),
         ..StorageOptions::default()
     };
     let opened = {

@@ -44,6 +44,9 @@ pub const ZKD_FOLDER: &str = "zkd";
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
 /// The most requests one group commit takes, so one batch cannot grow without bound.
 pub const BATCH_REQUESTS_MAX: usize = 10_000;
+/// A group commit that carried this many log records earns the next one the whole
+/// [`StorageOptions::commit_wait_max`]; fewer, a share of it ([`commit_wait`]).
+pub const COMMIT_WAIT_FULL_RECORDS: u64 = 25;
 
 const LOG_PREFIX: &str = "log.";
 const SNAPSHOT_PREFIX: &str = "snapshot.";
@@ -414,6 +417,9 @@ pub struct StorageOptions {
     pub segment_bytes_max: u64,
     /// `autopurge.snapRetainCount`.
     pub snap_retain_count: usize,
+    /// The longest a group commit waits for more writes to join it ([`commit_wait`]);
+    /// zero flushes as soon as a request is in.
+    pub commit_wait_max: Duration,
 }
 
 impl Default for StorageOptions {
@@ -422,6 +428,7 @@ impl Default for StorageOptions {
             pre_alloc_bytes: crate::config::PRE_ALLOC_SIZE_KB_DEFAULT * 1024,
             segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT,
             snap_retain_count: crate::config::SNAP_RETAIN_COUNT_MIN,
+            commit_wait_max: Duration::ZERO,
         }
     }
 }
@@ -516,6 +523,8 @@ pub struct Storage<F: FileSystem> {
     segment: Option<Segment<F::File>>,
     snapshot_writer: Option<JoinHandle<io::Result<()>>>,
     stats: StorageStats,
+    /// Log records the last group commit appended ([`Storage::commit_wait`]).
+    last_commit_records: u64,
 }
 
 impl<F: FileSystem> fmt::Debug for Storage<F> {
@@ -670,8 +679,15 @@ impl<F: FileSystem> Storage<F> {
             current_epoch = recovered.current_epoch,
             "recovered from disk"
         );
-        let storage =
-            Storage { fs, layout, options, segment: None, snapshot_writer: None, stats: StorageStats::default() };
+        let storage = Storage {
+            fs,
+            layout,
+            options,
+            segment: None,
+            snapshot_writer: None,
+            stats: StorageStats::default(),
+            last_commit_records: 0,
+        };
         Ok((storage, recovered))
     }
 
@@ -686,6 +702,7 @@ impl<F: FileSystem> Storage<F> {
     /// Carries out requests in order and makes them all durable (group commit): one fsync
     /// of the log at the end, plus those that keep operations of different files in order.
     pub fn persist(&mut self, requests: &[PersistRequest]) -> io::Result<()> {
+        let appended_before = self.stats.appends;
         for request in requests {
             for op in &request.ops {
                 self.carry_out(op)?;
@@ -694,7 +711,14 @@ impl<F: FileSystem> Storage<F> {
         self.sync_log()?;
         self.stats.batches += 1;
         self.stats.requests += requests.len() as u64;
+        self.last_commit_records = self.stats.appends - appended_before;
         Ok(())
+    }
+
+    /// How long the next group commit waits for company once its first request is in
+    /// ([`commit_wait`] of the records the last one carried).
+    pub fn commit_wait(&self) -> Duration {
+        commit_wait(self.last_commit_records, self.options.commit_wait_max)
     }
 
     fn carry_out(&mut self, op: &StorageOp) -> io::Result<()> {
@@ -929,6 +953,19 @@ pub enum StorageReport {
     Failed { token: PersistToken, reason: String },
 }
 
+/// How long a group commit waits, once a request is in, for more writes to join it before
+/// the flush. The wait follows the load: in proportion to the log records the previous
+/// flush carried, the whole `wait_max` for [`COMMIT_WAIT_FULL_RECORDS`] or more, and none
+/// after a flush of a lone record (or of none), so a write without company is not held
+/// back while many writes in flight fill fewer, larger flushes.
+pub fn commit_wait(last_records: u64, wait_max: Duration) -> Duration {
+    if last_records < 2 {
+        return Duration::ZERO;
+    }
+    let share = last_records.min(COMMIT_WAIT_FULL_RECORDS) as u32;
+    wait_max * share / COMMIT_WAIT_FULL_RECORDS as u32
+}
+
 pub(crate) enum Command {
     Persist(PersistRequest),
     Stop,
@@ -951,19 +988,21 @@ impl StorageThread {
         report: impl FnMut(StorageReport) + Send + 'static,
     ) -> io::Result<StorageThread> {
         let (commands, receiver) = mpsc::channel();
-        StorageThread::spawn_with(storage, purge_interval, stats, receiver, commands, report)
+        StorageThread::spawn_with(storage, purge_interval, stats, (commands, receiver), report, std::thread::sleep)
     }
 
+    /// [`StorageThread::spawn`] on a given queue, waiting out [`Storage::commit_wait`] with
+    /// `sleep`.
     fn spawn_with<F: FileSystem>(
         mut storage: Storage<F>,
         purge_interval: Option<Duration>,
         stats: Arc<Mutex<StorageStats>>,
-        receiver: mpsc::Receiver<Command>,
-        commands: mpsc::Sender<Command>,
+        (commands, receiver): (mpsc::Sender<Command>, mpsc::Receiver<Command>),
         mut report: impl FnMut(StorageReport) + Send + 'static,
+        mut sleep: impl FnMut(Duration) + Send + 'static,
     ) -> io::Result<StorageThread> {
         let thread = std::thread::Builder::new().name(String::from("zkd-storage")).spawn(move || {
-            run_storage(&mut storage, purge_interval, &stats, &receiver, &mut report);
+            run_storage(&mut storage, purge_interval, &stats, &receiver, &mut report, &mut sleep);
             if let Err(error) = storage.close() {
                 tracing::error!(%error, "closing storage failed");
             }
@@ -1001,6 +1040,7 @@ fn run_storage<F: FileSystem>(
     stats: &Mutex<StorageStats>,
     receiver: &mpsc::Receiver<Command>,
     report_to: &mut impl FnMut(StorageReport),
+    sleep: &mut impl FnMut(Duration),
 ) {
     let mut next_purge = purge_interval.map(|interval| std::time::Instant::now() + interval);
     loop {
@@ -1021,6 +1061,10 @@ fn run_storage<F: FileSystem>(
                 Err(_) => return,
             },
         };
+        let wait = storage.commit_wait();
+        if !wait.is_zero() {
+            sleep(wait);
+        }
         let (batch, stop) = take_batch(first, || receiver.try_recv().ok());
         if let Some(report) = commit_batch(storage, &batch, stats) {
             let failed = matches!(report, StorageReport::Failed { .. });
@@ -1111,7 +1155,7 @@ pub(crate) mod tests {
     }
 
     fn options(pre_alloc_bytes: u64) -> StorageOptions {
-        StorageOptions { pre_alloc_bytes, segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT, snap_retain_count: 3 }
+        StorageOptions { pre_alloc_bytes, snap_retain_count: 3, ..StorageOptions::default() }
     }
 
     fn layout(dir: &Path) -> Layout {
@@ -1192,6 +1236,61 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_wait_for_company_follows_the_last_flush() {
+        let max = Duration::from_micros(500);
+        assert_eq!(commit_wait(0, max), Duration::ZERO, "nothing flushed yet");
+        assert_eq!(commit_wait(1, max), Duration::ZERO, "a lone write is not held back");
+        assert_eq!(commit_wait(2, max), Duration::from_micros(40));
+        assert_eq!(commit_wait(COMMIT_WAIT_FULL_RECORDS - 1, max), Duration::from_micros(480));
+        assert_eq!(commit_wait(COMMIT_WAIT_FULL_RECORDS, max), max);
+        assert_eq!(commit_wait(10_000, max), max);
+        assert_eq!(commit_wait(10_000, Duration::ZERO), Duration::ZERO, "waiting off");
+    }
+
+    #[test]
+    fn a_busy_flush_makes_the_next_one_wait_and_gather_what_arrives_meanwhile() {
+        let fs = Arc::new(MemoryFileSystem::default());
+        let max = Duration::from_millis(2);
+        let options = StorageOptions { commit_wait_max: max, ..options(1 << 16) };
+        let (storage, _) = Storage::open(fs.clone(), layout(Path::new("/w")), options).unwrap();
+        let (commands, receiver) = mpsc::channel();
+        // A first flush of 30 records, queued before the thread starts.
+        let thirty: Vec<i64> = (1..=30).collect();
+        commands.send(Command::Persist(append(1, 0, &thirty))).unwrap();
+        let (reports_tx, reports) = mpsc::channel();
+        let report = move |report| reports_tx.send(report).unwrap();
+        // The wait: recorded, and the first time a request arrives during it.
+        let waits = Arc::new(Mutex::new(Vec::new()));
+        let sleep = {
+            let (waits, commands) = (waits.clone(), commands.clone());
+            move |wait: Duration| {
+                let mut waits = waits.lock().unwrap();
+                if waits.is_empty() {
+                    commands.send(Command::Persist(append(3, 31, &[32]))).unwrap();
+                }
+                waits.push(wait);
+            }
+        };
+        let shared = Arc::new(Mutex::new(StorageStats::default()));
+        let thread =
+            StorageThread::spawn_with(storage, None, shared, (commands.clone(), receiver), report, sleep).unwrap();
+        let next_report = || reports.recv_timeout(Duration::from_secs(10)).expect("a report");
+        assert_eq!(next_report(), StorageReport::Persisted(PersistToken(1)));
+        // After 30 records the next flush waits the whole time, and the request that
+        // arrives meanwhile shares it.
+        commands.send(Command::Persist(append(2, 30, &[31]))).unwrap();
+        assert_eq!(next_report(), StorageReport::Persisted(PersistToken(3)));
+        // After those two records, a share of it; after a lone record, none.
+        commands.send(Command::Persist(append(4, 32, &[33]))).unwrap();
+        assert_eq!(next_report(), StorageReport::Persisted(PersistToken(4)));
+        commands.send(Command::Persist(append(5, 33, &[34]))).unwrap();
+        assert_eq!(next_report(), StorageReport::Persisted(PersistToken(5)));
+        let stats = thread.stop();
+        assert_eq!(*waits.lock().unwrap(), vec![max, max * 2 / COMMIT_WAIT_FULL_RECORDS as u32]);
+        assert_eq!((stats.batches, stats.requests, stats.appends, stats.log_syncs), (4, 5, 34, 4));
+    }
+
+    #[test]
     fn group_commit_makes_many_requests_durable_with_one_fsync() {
         let fs = Arc::new(MemoryFileSystem::default());
         let (storage, _) = Storage::open(fs.clone(), layout(Path::new("/m")), options(1 << 16)).unwrap();
@@ -1204,10 +1303,10 @@ pub(crate) mod tests {
         }
         let (reports_tx, reports) = mpsc::channel();
         let shared = Arc::new(Mutex::new(StorageStats::default()));
-        let thread = StorageThread::spawn_with(storage, None, shared.clone(), receiver, commands, move |report| {
-            reports_tx.send(report).unwrap();
-        })
-        .unwrap();
+        let report = move |report| reports_tx.send(report).unwrap();
+        let thread =
+            StorageThread::spawn_with(storage, None, shared.clone(), (commands, receiver), report, std::thread::sleep)
+                .unwrap();
         assert_eq!(reports.recv().unwrap(), StorageReport::Persisted(PersistToken(200)));
         let stats = thread.stop();
         assert_eq!((stats.batches, stats.requests, stats.appends), (1, 200, 200));
