@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use zk_core::codec;
@@ -82,13 +82,49 @@ async fn read_frame(reader: &mut (impl AsyncReadExt + Unpin), bytes_max: usize) 
         Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(error) => return Err(error.to_string()),
     }
+    let length = frame_length(prefix, bytes_max)?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.map_err(|error| error.to_string())?;
+    Ok(Some(body))
+}
+
+/// A frame's length from its prefix, refused over `bytes_max`.
+fn frame_length(prefix: [u8; 4], bytes_max: usize) -> Result<usize, String> {
     let length = u32::from_be_bytes(prefix) as usize;
     if length > bytes_max {
         return Err(format!("a frame of {length} bytes is over the limit of {bytes_max}"));
     }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await.map_err(|error| error.to_string())?;
-    Ok(Some(body))
+    Ok(length)
+}
+
+/// Reads one peer message (`None` at a clean end). A frame already whole in the reader's
+/// buffer is decoded where it lies; one that is not is read into a buffer of its own.
+async fn read_message(reader: &mut (impl AsyncBufRead + Unpin)) -> Result<Option<PeerMessage>, String> {
+    let bytes_max = codec::DECODE_BYTES_MAX;
+    let buffered = reader.fill_buf().await.map_err(|error| error.to_string())?;
+    if buffered.is_empty() {
+        return Ok(None);
+    }
+    if let Some(prefix) = buffered.first_chunk::<4>() {
+        let length = frame_length(*prefix, bytes_max)?;
+        if let Some(body) = buffered.get(4..4 + length) {
+            let message = message::decode(body).map_err(|error| error.to_string());
+            reader.consume(4 + length);
+            return message.map(Some);
+        }
+    }
+    match read_frame(reader, bytes_max).await? {
+        Some(frame) => message::decode(&frame).map(Some).map_err(|error| error.to_string()),
+        None => Err(String::from("closed inside a frame")),
+    }
+}
+
+/// Appends `message` to `out` as one frame: its length, then [`message::encode`]'s bytes.
+fn append_frame(out: &mut Vec<u8>, message: &PeerMessage) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let length = message::encode_append(message, out) as u32;
+    out[start..start + 4].copy_from_slice(&length.to_be_bytes());
 }
 
 /// Waits until shutdown is signalled (or the server is gone).
@@ -184,17 +220,27 @@ pub(crate) async fn dial_loop(
 /// Runs one established link until it breaks, the node drops it, or shutdown.
 /// A message's bytes. A SNAP carrying a snapshot image (a whole tree, ~1 s to encode for a
 /// million znodes) is encoded off the runtime's threads, which meanwhile serve clients.
-async fn encode(message: PeerMessage) -> Vec<u8> {
-    let whole_tree =
-        matches!(&message, PeerMessage::Sync { mode: SyncMode::Snap { snapshot: SnapshotPayload::Image(_), .. }, .. });
-    if !whole_tree {
-        return message::encode(&message);
-    }
+fn is_whole_tree(message: &PeerMessage) -> bool {
+    matches!(message, PeerMessage::Sync { mode: SyncMode::Snap { snapshot: SnapshotPayload::Image(_), .. }, .. })
+}
+
+/// The bytes of a SNAP that carries an image of the whole tree, encoded on a blocking
+/// thread so the runtime keeps serving meanwhile.
+async fn encode_whole_tree(message: PeerMessage) -> Vec<u8> {
     match crate::rt::blocking(move || message::encode(&message)).await {
         Ok(bytes) => bytes,
-        // The encoding panicked: a bug, reported as the panic it was.
         Err(panic) => panic!("encoding a SNAP failed: {panic}"),
     }
+}
+
+/// Writes out and empties `out`.
+async fn write_out(writer: &mut (impl AsyncWrite + Unpin), out: &mut Vec<u8>) -> Result<(), String> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let written = writer.write_all(out).await.map_err(|error| error.to_string());
+    out.clear();
+    written
 }
 
 async fn run_link(
@@ -215,14 +261,10 @@ async fn run_link(
     let mut reader = BufReader::with_capacity(LINK_BUFFER_BYTES, reader);
     let read = async {
         loop {
-            let frame = match read_frame(&mut reader, codec::DECODE_BYTES_MAX).await {
-                Ok(Some(frame)) => frame,
+            let message = match read_message(&mut reader).await {
+                Ok(Some(message)) => message,
                 Ok(None) => return String::from("closed by the peer"),
                 Err(problem) => return problem,
-            };
-            let message = match message::decode(&frame) {
-                Ok(message) => message,
-                Err(error) => return error.to_string(),
             };
             if inputs.send(Input::PeerMessage { peer, link, message }).await.is_err() {
                 return String::from("server stopping");
@@ -230,26 +272,37 @@ async fn run_link(
         }
     };
     let write = async {
-        let mut writer = BufWriter::with_capacity(LINK_BUFFER_BYTES, writer);
+        let mut writer = writer;
+        // Frames are encoded straight into one buffer, written out when the queue is empty
+        // or the buffer is full; a SNAP of a whole tree is encoded off the runtime.
+        let mut out: Vec<u8> = Vec::with_capacity(LINK_BUFFER_BYTES);
         while let Some(message) = outgoing.recv().await {
-            let mut frame = encode(message).await;
-            loop {
-                let prefix = (frame.len() as u32).to_be_bytes();
-                if let Err(error) = async {
-                    writer.write_all(&prefix).await?;
-                    writer.write_all(&frame).await
+            let mut next = Some(message);
+            while let Some(message) = next.take() {
+                if is_whole_tree(&message) {
+                    let frame = encode_whole_tree(message).await;
+                    out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+                    if let Err(error) = write_out(&mut writer, &mut out).await {
+                        return error;
+                    }
+                    if let Err(error) = writer.write_all(&frame).await {
+                        return error.to_string();
+                    }
+                } else {
+                    append_frame(&mut out, &message);
                 }
-                .await
-                {
-                    return error.to_string();
+                if out.len() >= LINK_BUFFER_BYTES {
+                    if let Err(error) = write_out(&mut writer, &mut out).await {
+                        return error;
+                    }
                 }
-                match outgoing.try_recv() {
-                    Ok(next) => frame = encode(next).await,
-                    Err(_) => break,
-                }
+                next = outgoing.try_recv().ok();
             }
-            if let Err(error) = writer.flush().await {
-                return error.to_string();
+            if let Err(error) = write_out(&mut writer, &mut out).await {
+                return error;
+            }
+            if out.capacity() > 4 * LINK_BUFFER_BYTES {
+                out = Vec::with_capacity(LINK_BUFFER_BYTES);
             }
         }
         let _ = writer.shutdown().await;
@@ -299,7 +352,61 @@ mod tests {
             committed_zxid: 1,
         };
         let expected = message::encode(&snap(SnapshotPayload::Bytes(image.encode())));
-        assert_eq!(encode(snap(SnapshotPayload::Image(image))).await, expected);
+        assert_eq!(encode_whole_tree(snap(SnapshotPayload::Image(image))).await, expected);
+    }
+
+    fn some_messages() -> Vec<PeerMessage> {
+        let entry = |zxid: i64| zk_core::storage::LogEntry {
+            prev_zxid: zxid - 1,
+            header: zk_core::txn::TxnHeader { session_id: 1, cxid: 1, zxid, time_ms: 5 },
+            txn: zk_core::txn::Txn::SetData { path: "/a".into(), data: Some(vec![zxid as u8; 300]), version: 0 },
+        };
+        vec![
+            PeerMessage::Proposal(std::sync::Arc::new(entry(1))),
+            PeerMessage::Commit { zxid: 1 },
+            PeerMessage::Ping { touched_sessions: vec![(8, 4000)] },
+            PeerMessage::Proposal(std::sync::Arc::new(entry(2))),
+            PeerMessage::UpToDate,
+        ]
+    }
+
+    /// Frames appended to one buffer read back in order, whether the reader's buffer holds
+    /// them whole (decoded where they lie) or cuts them (read into a buffer of their own).
+    #[tokio::test]
+    async fn appended_frames_read_back_whole_or_cut() {
+        let messages = some_messages();
+        let mut out = Vec::new();
+        for message in &messages {
+            append_frame(&mut out, message);
+            let frame = message::encode(message);
+            assert_eq!(out[out.len() - frame.len() - 4..out.len() - frame.len()], (frame.len() as u32).to_be_bytes());
+        }
+        for capacity in [64 << 10, 3, 7, 100, 333] {
+            let mut reader = BufReader::with_capacity(capacity, &out[..]);
+            for message in &messages {
+                assert_eq!(read_message(&mut reader).await.as_ref(), Ok(&Some(message.clone())), "capacity {capacity}");
+            }
+            assert_eq!(read_message(&mut reader).await, Ok(None), "a clean end");
+        }
+        // Cut inside the last frame: an error, not a clean end.
+        for capacity in [64 << 10, 7] {
+            let mut reader = BufReader::with_capacity(capacity, &out[..out.len() - 1]);
+            for _ in 0..messages.len() - 1 {
+                read_message(&mut reader).await.unwrap();
+            }
+            assert!(read_message(&mut reader).await.is_err(), "capacity {capacity}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_or_undecodable_is_refused() {
+        let mut huge = ((codec::DECODE_BYTES_MAX + 1) as u32).to_be_bytes().to_vec();
+        huge.extend_from_slice(&[0; 16]);
+        let mut reader = BufReader::new(&huge[..]);
+        assert!(read_message(&mut reader).await.unwrap_err().contains("over the limit"));
+        let garbage = [0, 0, 0, 3, 0xff, 0xff, 0xff];
+        let mut reader = BufReader::new(&garbage[..]);
+        assert!(read_message(&mut reader).await.is_err());
     }
 
     #[tokio::test]

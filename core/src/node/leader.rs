@@ -559,7 +559,6 @@ impl Node {
     /// Sends COMMIT (followers) or INFORM (observers) up to `zxid` and applies it here.
     fn leader_commit_to(&mut self, zxid: i64) {
         let from = self.committed_zxid;
-        let informs: Vec<LogEntry> = self.history.range(from, zxid).cloned().collect();
         let links: Vec<(ServerId, LearnerRole)> = self
             .leading_ref()
             .links
@@ -567,6 +566,11 @@ impl Node {
             .filter(|(_, link)| link.receives_broadcast())
             .map(|(id, link)| (*id, link.role))
             .collect();
+        // Shared with the history, and gathered only when an observer will be told.
+        let informs = match links.iter().any(|(_, role)| *role == LearnerRole::Observer) {
+            true => self.history.shared_range(from, zxid),
+            false => Vec::new(),
+        };
         for (id, role) in links {
             match role {
                 LearnerRole::Follower => self.send(id, PeerMessage::Commit { zxid }),

@@ -28,6 +28,13 @@ pub struct Envelope {
     pub message: PeerMessage,
 }
 
+/// [`Envelope`] by reference, for encoding without a copy of the message (same bytes).
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    version: u16,
+    message: &'a PeerMessage,
+}
+
 /// Whether a learner votes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LearnerRole {
@@ -109,8 +116,9 @@ pub enum PeerMessage {
     Ack { zxid: i64 },
     /// Broadcast, leader → follower: every proposal up to `zxid` is committed.
     Commit { zxid: i64 },
-    /// Broadcast, leader → observer: a committed txn (observers never see proposals).
-    Inform(LogEntry),
+    /// Broadcast, leader → observer: a committed txn (observers never see proposals);
+    /// shared with the leader's history like a proposal (same bytes on the wire).
+    Inform(Arc<LogEntry>),
     /// A learner passes a client's write (or session change) to the leader.
     Request(ForwardedRequest),
     /// Leader → learner: a client's `sync` is done; every commit before this message
@@ -132,7 +140,14 @@ pub enum PeerMessage {
 
 /// Encodes a message for the wire.
 pub fn encode(message: &PeerMessage) -> Vec<u8> {
-    codec::encode(&Envelope { version: PROTOCOL_VERSION, message: message.clone() })
+    codec::encode(&EnvelopeRef { version: PROTOCOL_VERSION, message })
+}
+
+/// Encodes a message for the wire at the end of `out`; returns its length.
+pub fn encode_append(message: &PeerMessage, out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    codec::encode_append(&EnvelopeRef { version: PROTOCOL_VERSION, message }, out);
+    out.len() - start
 }
 
 /// Why a peer's bytes were refused.
@@ -209,7 +224,7 @@ mod tests {
             PeerMessage::Proposal(Arc::new(entry(6))),
             PeerMessage::Ack { zxid: 6 },
             PeerMessage::Commit { zxid: 6 },
-            PeerMessage::Inform(entry(7)),
+            PeerMessage::Inform(Arc::new(entry(7))),
             PeerMessage::Request(ForwardedRequest::CreateSession { session_id: 8, timeout_ms: 4000 }),
             PeerMessage::Request(ForwardedRequest::Client { session_id: 8, frame: vec![0, 1], auth_ids: vec![] }),
             PeerMessage::SyncDone { session_id: 8, cxid: 3, path: "/".into() },
@@ -218,9 +233,17 @@ mod tests {
             PeerMessage::Revalidated { session_id: 8, valid: true },
             PeerMessage::Ping { touched_sessions: vec![(8, 4000)] },
         ];
+        let mut appended = vec![7];
         for message in messages {
-            assert_eq!(decode(&encode(&message)).unwrap(), message);
+            let bytes = encode(&message);
+            assert_eq!(decode(&bytes).unwrap(), message);
+            // The borrowed envelope writes the owned one's bytes, appended or not.
+            assert_eq!(bytes, codec::encode(&Envelope { version: PROTOCOL_VERSION, message: message.clone() }));
+            let start = appended.len();
+            assert_eq!(encode_append(&message, &mut appended), bytes.len());
+            assert_eq!(appended[start..], bytes[..]);
         }
+        assert_eq!(appended[0], 7, "what was there stays");
     }
 
     /// A leader's SNAP carries an image of its database; it reaches the learner as the bytes
