@@ -217,9 +217,9 @@ pub(crate) async fn dial_loop(
     }
 }
 
-/// Runs one established link until it breaks, the node drops it, or shutdown.
-/// A message's bytes. A SNAP carrying a snapshot image (a whole tree, ~1 s to encode for a
-/// million znodes) is encoded off the runtime's threads, which meanwhile serve clients.
+/// Whether a message is a SNAP carrying a snapshot image: a whole tree, ~1 s to encode for
+/// a million znodes, so it is encoded off the runtime's threads, which meanwhile serve
+/// clients.
 fn is_whole_tree(message: &PeerMessage) -> bool {
     matches!(message, PeerMessage::Sync { mode: SyncMode::Snap { snapshot: SnapshotPayload::Image(_), .. }, .. })
 }
@@ -229,6 +229,7 @@ fn is_whole_tree(message: &PeerMessage) -> bool {
 async fn encode_whole_tree(message: PeerMessage) -> Vec<u8> {
     match crate::rt::blocking(move || message::encode(&message)).await {
         Ok(bytes) => bytes,
+        // The encoding panicked: a bug, reported as the panic it was.
         Err(panic) => panic!("encoding a SNAP failed: {panic}"),
     }
 }
@@ -243,6 +244,7 @@ async fn write_out(writer: &mut (impl AsyncWrite + Unpin), out: &mut Vec<u8>) ->
     written
 }
 
+/// Runs one established link until it breaks, the node drops it, or shutdown.
 async fn run_link(
     stream: TcpStream,
     peer: ServerId,
