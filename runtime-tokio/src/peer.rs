@@ -234,14 +234,16 @@ async fn encode_whole_tree(message: PeerMessage) -> Vec<u8> {
     }
 }
 
-/// Writes out and empties `out`.
+/// Writes out and empties `out`. The flush is a no-op on a real socket; madsim's stream
+/// sends what it holds only then.
 async fn write_out(writer: &mut (impl AsyncWrite + Unpin), out: &mut Vec<u8>) -> Result<(), String> {
     if out.is_empty() {
         return Ok(());
     }
-    let written = writer.write_all(out).await.map_err(|error| error.to_string());
+    let written = writer.write_all(out).await;
     out.clear();
-    written
+    written.map_err(|error| error.to_string())?;
+    writer.flush().await.map_err(|error| error.to_string())
 }
 
 /// Runs one established link until it breaks, the node drops it, or shutdown.
@@ -282,13 +284,13 @@ async fn run_link(
             let mut next = Some(message);
             while let Some(message) = next.take() {
                 if is_whole_tree(&message) {
-                    let frame = encode_whole_tree(message).await;
+                    let mut frame = encode_whole_tree(message).await;
                     out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
                     if let Err(error) = write_out(&mut writer, &mut out).await {
                         return error;
                     }
-                    if let Err(error) = writer.write_all(&frame).await {
-                        return error.to_string();
+                    if let Err(error) = write_out(&mut writer, &mut frame).await {
+                        return error;
                     }
                 } else {
                     append_frame(&mut out, &message);
