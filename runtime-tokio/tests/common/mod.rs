@@ -24,9 +24,24 @@ use zk_runtime_tokio::ServerHandle;
 /// Every wait in these tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// Where [`free_port`] looks: below Linux's ephemeral range (32768-60999 by default), so an
+/// outgoing connection cannot take a port as its local one between the check and a
+/// server's bind (a restarted server binds its port again long after the check).
+const TEST_PORTS: std::ops::Range<u16> = 21_000..32_000;
+
+/// A port on 127.0.0.1 that was free a moment ago and that this process has not handed out
+/// before. Each test process starts at its own place in [`TEST_PORTS`].
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let next = NEXT.get_or_init(|| std::sync::atomic::AtomicU32::new(std::process::id().wrapping_mul(97) % span));
+    for _ in 0..span {
+        let port = TEST_PORTS.start + (next.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {TEST_PORTS:?}");
 }
 
 /// A fresh directory under the system's temporary directory.
