@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,9 +33,9 @@ const TEST_PORTS: std::ops::Range<u16> = 21_000..32_000;
 /// A port on 127.0.0.1 that was free a moment ago and that this process has not handed out
 /// before. Each test process starts at its own place in [`TEST_PORTS`].
 pub fn free_port() -> u16 {
-    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
     let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
-    let next = NEXT.get_or_init(|| std::sync::atomic::AtomicU32::new(std::process::id().wrapping_mul(97) % span));
+    let next = NEXT.get_or_init(|| AtomicU32::new(std::process::id().wrapping_mul(97) % span));
     for _ in 0..span {
         let port = TEST_PORTS.start + (next.fetch_add(1, Ordering::Relaxed) % span) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
