@@ -567,9 +567,10 @@ impl Node {
             .map(|(id, link)| (*id, link.role))
             .collect();
         // Shared with the history, and gathered only when an observer will be told.
-        let informs = match links.iter().any(|(_, role)| *role == LearnerRole::Observer) {
-            true => self.history.shared_range(from, zxid),
-            false => Vec::new(),
+        let informs = if links.iter().any(|(_, role)| *role == LearnerRole::Observer) {
+            self.history.shared_range(from, zxid)
+        } else {
+            Vec::new()
         };
         for (id, role) in links {
             match role {
