@@ -10,7 +10,7 @@
 #   BENCH_SECONDS    measured seconds per run (10); each run also warms up for 1 s, and each
 #                    server gets one unmeasured 3 s run first (JIT warm-up)
 #   BENCH_ROUNDS     A B rounds per workload, medians reported (2); also failover and restart rounds
-#   BENCH_WORKLOADS  "set get mixed90 create-delete multi5 watch ephemeral-churn"
+#   BENCH_WORKLOADS  "set get mixed90 create-delete multi5 sync-get watch ephemeral-churn"
 #   BENCH_PARTS      any of "standalone ensemble responder memory failover" (all)
 #                      standalone  one server of each, loopback
 #                      ensemble    3 servers of each on loopback (tickTime 500, fsync on for both),
@@ -29,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-2}
-workloads=${BENCH_WORKLOADS:-"set get mixed90 create-delete multi5 watch ephemeral-churn"}
+workloads=${BENCH_WORKLOADS:-"set get mixed90 create-delete multi5 sync-get watch ephemeral-churn"}
 parts=${BENCH_PARTS:-"standalone ensemble responder memory failover"}
 sessions=${BENCH_SESSIONS:-8}
 in_flight=${BENCH_IN_FLIGHT:-16}

@@ -28,6 +28,9 @@ pub enum Workload {
     EphemeralChurn,
     /// multi of 5 setData.
     Multi5,
+    /// sync of the session's own node, then getData of it, pipelined: one op is the pair,
+    /// timed from the sync's sending to the getData's reply (a linearizable read).
+    SyncGet,
     /// getData with a watch, another session sets the node; latency is from the set being
     /// sent to the notification arriving.
     Watch,
@@ -77,6 +80,19 @@ const POPULATE_ROOT: &str = "/zk-bench/populate";
 const POPULATE_FANOUT: u64 = 1000;
 /// The session timeout the load generator asks for.
 const SESSION_TIMEOUT_MS: i32 = 30_000;
+
+/// What a pipelined request's reply means to the count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reply {
+    /// One op.
+    Counted,
+    /// One op, a create whose path is deleted next.
+    Created,
+    /// The first request of a pair: not counted by itself.
+    FirstOfPair,
+    /// The second of a pair: counts the pair, timed from the first's sending.
+    SecondOfPair,
+}
 
 /// What one session measured.
 struct Measured {
@@ -137,7 +153,7 @@ async fn pipelined_session(args: Arc<LoadArgs>, server: String, index: usize, wi
         ensure(&mut connection, path, value.clone()).await?;
     }
     let mut measured = Measured { histogram: histogram(), ops: 0 };
-    let mut in_flight: VecDeque<(i32, Instant, bool)> = VecDeque::new();
+    let mut in_flight: VecDeque<(i32, Instant, Reply)> = VecDeque::new();
     let mut deletes: VecDeque<String> = VecDeque::new();
     let mut rng = Lcg(index as u64 + 1);
     loop {
@@ -148,20 +164,29 @@ async fn pipelined_session(args: Arc<LoadArgs>, server: String, index: usize, wi
         // Refill only once every reply already read has been taken: the requests then go
         // out together, one write for many, as a pipelining client's would.
         while in_flight.len() < args.in_flight && !connection.has_buffered_frame() {
-            let (request, is_create) = match args.workload {
-                Workload::Set => (set(&own, &value), false),
-                Workload::Get => (get(&own, false), false),
+            let (request, reply) = match args.workload {
+                Workload::Set => (set(&own, &value), Reply::Counted),
+                Workload::Get => (get(&own, false), Reply::Counted),
                 Workload::Mixed90 => {
                     if rng.next_percent() < 90 {
-                        (get(&own, false), false)
+                        (get(&own, false), Reply::Counted)
                     } else {
-                        (set(&own, &value), false)
+                        (set(&own, &value), Reply::Counted)
                     }
                 }
                 Workload::CreateDelete => match deletes.pop_front() {
-                    Some(path) => (Request::Delete(DeleteRequest { path, version: -1 }), false),
-                    None => (create(&format!("{own}/seq-"), value.clone(), CreateMode::PersistentSequential), true),
+                    Some(path) => (Request::Delete(DeleteRequest { path, version: -1 }), Reply::Counted),
+                    None => {
+                        let request = create(&format!("{own}/seq-"), value.clone(), CreateMode::PersistentSequential);
+                        (request, Reply::Created)
+                    }
                 },
+                Workload::SyncGet => {
+                    let sync = Request::Sync(SyncRequest { path: own.clone() });
+                    let xid = connection.send(&sync).await?;
+                    in_flight.push_back((xid, Instant::now(), Reply::FirstOfPair));
+                    (get(&own, false), Reply::SecondOfPair)
+                }
                 Workload::Multi5 => (
                     Request::Multi(
                         others
@@ -175,12 +200,17 @@ async fn pipelined_session(args: Arc<LoadArgs>, server: String, index: usize, wi
                             })
                             .collect(),
                     ),
-                    false,
+                    Reply::Counted,
                 ),
                 Workload::EphemeralChurn | Workload::Watch | Workload::Populate => unreachable!("not pipelined"),
             };
             let xid = connection.send(&request).await?;
-            in_flight.push_back((xid, Instant::now(), is_create));
+            let sent = match (reply, in_flight.back()) {
+                // The pair is timed from its first request.
+                (Reply::SecondOfPair, Some((_, first_sent, Reply::FirstOfPair))) => *first_sent,
+                _ => Instant::now(),
+            };
+            in_flight.push_back((xid, sent, reply));
         }
         connection.flush().await?;
         let (xid, err, body) = connection.read_reply().await?;
@@ -188,7 +218,7 @@ async fn pipelined_session(args: Arc<LoadArgs>, server: String, index: usize, wi
             continue;
         }
         let now = Instant::now();
-        let Some((expected, sent, was_create)) = in_flight.pop_front() else {
+        let Some((expected, sent, reply)) = in_flight.pop_front() else {
             return Err(other_error("a reply nobody asked for".into()));
         };
         if xid != expected {
@@ -197,10 +227,14 @@ async fn pipelined_session(args: Arc<LoadArgs>, server: String, index: usize, wi
         if err != ERROR_OK {
             return Err(other_error(format!("request {xid} failed with error {err}")));
         }
-        if was_create {
-            let mut reader = zk_core::proto::Reader::new(&body);
-            let path = reader.read_ustring().map_err(|e| other_error(format!("{e:?}")))?;
-            deletes.push_back(path);
+        match reply {
+            Reply::FirstOfPair => continue,
+            Reply::Created => {
+                let mut reader = zk_core::proto::Reader::new(&body);
+                let path = reader.read_ustring().map_err(|e| other_error(format!("{e:?}")))?;
+                deletes.push_back(path);
+            }
+            Reply::Counted | Reply::SecondOfPair => {}
         }
         window.record(&mut measured, sent, now);
     }

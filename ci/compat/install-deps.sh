@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the compatibility suite needs, idempotently: Apache ZooKeeper 3.8 (server,
-# zkCli.sh) and its C client (cli_mt, load_gen) from Debian.
+# zkCli.sh), its C client (cli_mt, load_gen), and Go with the go-zookeeper client
+# (github.com/samuel/go-zookeeper/zk, built offline in GOPATH mode by go-client.sh) from Debian.
 set -euo pipefail
 missing=()
-for package in zookeeper zookeeper-bin; do
+for package in zookeeper zookeeper-bin golang-go golang-github-samuel-go-zookeeper-dev; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if ((${#missing[@]})); then

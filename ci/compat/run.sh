@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The real-client compatibility suite: zkCli.sh, the C client (cli_mt, load_gen) and kazoo's
-# recipes, first against Apache ZooKeeper 3.8 from Debian (so the expected outputs are
-# ZooKeeper's own), then against zkd.
+# The real-client compatibility suite: zkCli.sh, the C client (cli_mt, load_gen), the Go client
+# (go-zookeeper) and kazoo's recipes, first against Apache ZooKeeper 3.8 from Debian (so the
+# expected outputs are ZooKeeper's own), then against zkd.
 #   ci/compat/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +23,7 @@ suite() {
     local server=$1
     "$here/zkcli.sh" "$server"
     "$here/c-client.sh" "$server" 3
+    "$here/go-client.sh" "$server"
     timeout 300 "$python" "$here/kazoo_recipes.py" "$server"
 }
 

@@ -5,8 +5,8 @@
 //!     cargo run --release -p zk-core --example node_throughput
 
 use zk_core::node::{ClientOutput, Node, NodeConfig, Now};
+use zk_core::ondisk::{self, RecoveryInput};
 use zk_core::proto::{self, Buffer, ConnectRequest, CreateRequest, Record, Request, SetDataRequest};
-use zk_core::storage::{self, RecoveryInput};
 
 fn pump(node: &mut Node, now: Now) -> usize {
     let mut replies = 0;
@@ -31,7 +31,7 @@ fn pump(node: &mut Node, now: Now) -> usize {
 #[allow(clippy::disallowed_methods)] // wall time, to print a rate
 fn main() {
     let mut now = Now { monotonic_ms: 0, wall_ms: 1_700_000_000_000 };
-    let mut node = Node::new(NodeConfig::standalone(1), storage::recover(&RecoveryInput::default()).unwrap(), now);
+    let mut node = Node::new(NodeConfig::standalone(1), ondisk::recover(&RecoveryInput::default()).unwrap(), now);
     while !node.is_serving() {
         pump(&mut node, now);
         now.monotonic_ms = node.poll_timeout().unwrap_or(now.monotonic_ms).max(now.monotonic_ms);

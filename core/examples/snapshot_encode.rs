@@ -36,7 +36,7 @@ fn main() {
     }
     // What the node pays: taking the image.
     let start = std::time::Instant::now();
-    let image = zk_core::storage::SnapshotImage::of(&database);
+    let image = zk_core::ondisk::SnapshotImage::of(&database);
     let taken = start.elapsed();
     // Writes while the driver still holds the image copy what they touch.
     let mut zxid = (parents + count) as i64;
@@ -64,7 +64,7 @@ fn main() {
     let after = set_data(&mut database, writes);
     // What a restart pays to load it.
     let start = std::time::Instant::now();
-    let decoded = zk_core::storage::decode_snapshot(&bytes).expect("the snapshot decodes");
+    let decoded = zk_core::ondisk::decode_snapshot(&bytes).expect("the snapshot decodes");
     let loaded = start.elapsed();
     assert_eq!(decoded.tree.node_count(), database.tree.node_count());
     println!(

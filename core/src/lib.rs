@@ -15,6 +15,11 @@
 //! - [`session`]: the session table, timeouts and expiry.
 //! - [`watch`]: one-time and persistent watches.
 //! - [`error`]: ZooKeeper's error codes.
+//! - [`zab`]: ZooKeeper Atomic Broadcast's peer messages and Fast Leader Election.
+//! - [`node`]: the sans-IO server: shared state plus its role (looking, leading, learning),
+//!   client connections, leases and confirmation rounds.
+//! - [`ondisk`]: the log, snapshot and epoch file formats, and recovery as a pure function
+//!   (which snapshot to start from, where a torn log ends).
 
 //! # Driving a server
 //!
@@ -25,11 +30,11 @@
 //! ```
 //! use zk_core::node::{ClientOutput, Node, NodeConfig, Now};
 //! use zk_core::proto::{self, Buffer, ConnectRequest, CreateRequest, Record, Request};
-//! use zk_core::storage::{self, RecoveryInput};
+//! use zk_core::ondisk::{self, RecoveryInput};
 //!
 //! let mut now = Now { monotonic_ms: 0, wall_ms: 1_700_000_000_000 };
 //! // A fresh data directory recovers to an empty state.
-//! let recovered = storage::recover(&RecoveryInput::default()).unwrap();
+//! let recovered = ondisk::recover(&RecoveryInput::default()).unwrap();
 //! let mut node = Node::new(NodeConfig::standalone(1), recovered, now);
 //! let mut disk = Vec::new();
 //! let mut to_client = Vec::new();
@@ -83,11 +88,11 @@ pub mod codec;
 pub mod database;
 pub mod error;
 pub mod node;
+pub mod ondisk;
 pub mod path;
 pub mod proto;
 pub mod request;
 pub mod session;
-pub mod storage;
 pub mod tree;
 pub mod txn;
 pub mod watch;

@@ -384,6 +384,23 @@ fn multi_result(txn: &Txn, err: ErrorCode, response: Response) -> MultiResult {
     }
 }
 
+/// One txn as the log holds it, and as proposals and syncs carry it. `prev_zxid` is the zxid of the txn before it in the server's history
+/// (0 for the first txn ever); recovery uses it to chain records so a leftover of a divergent
+/// history (a crash between installing a snapshot / truncating and the log catching up) is
+/// detected and dropped rather than replayed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogEntry {
+    pub prev_zxid: i64,
+    pub header: TxnHeader,
+    pub txn: Txn,
+}
+
+impl LogEntry {
+    pub fn zxid(&self) -> i64 {
+        self.header.zxid
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

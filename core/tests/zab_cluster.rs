@@ -301,7 +301,7 @@ fn sync_mode_sent_to(cluster: &Cluster, learner: u64) -> Option<(zk_core::zab::m
             let mode = match mode {
                 zk_core::zab::message::SyncMode::Snap { zxid, .. } => zk_core::zab::message::SyncMode::Snap {
                     zxid: *zxid,
-                    snapshot: zk_core::storage::SnapshotPayload::Bytes(Vec::new()),
+                    snapshot: zk_core::ondisk::SnapshotPayload::Bytes(Vec::new()),
                 },
                 other => other.clone(),
             };

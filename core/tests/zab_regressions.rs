@@ -21,7 +21,7 @@ fn acked_new_leader(cluster: &Cluster, from: u64) -> bool {
 }
 
 fn pending_ops(cluster: &Cluster, id: u64) -> Vec<StorageOp> {
-    cluster.servers[&id].disk.pending.iter().flat_map(|request| request.ops.clone()).collect()
+    cluster.servers[&id].disk.pending().flat_map(|request| request.ops.clone()).collect()
 }
 
 /// A cluster where `lagging` missed some writes while down and now restarts with its
@@ -171,13 +171,13 @@ fn zookeeper_3642_snap_sync_then_leader_crash_before_newleader() {
     cluster.crash(leader);
     assert!(
         cluster.node(behind).durable().zxid < cluster.node(behind).last_logged_zxid()
-            || !cluster.servers[&behind].disk.pending.is_empty()
+            || cluster.servers[&behind].disk.pending_len() != 0
     );
     cluster.run_for(2_000);
     // Whatever the follower holds in memory, it does not lead an established epoch on it
     // before its disk holds it.
     if cluster.node(behind).role() == RoleName::Leading {
-        assert!(cluster.servers[&behind].disk.pending.is_empty());
+        assert_eq!(cluster.servers[&behind].disk.pending_len(), 0);
     }
     cluster.fsync(behind);
     cluster.servers.get_mut(&behind).unwrap().hold_fsync = false;
@@ -260,7 +260,7 @@ fn zookeeper_2355_ephemeral_is_deleted_everywhere_after_a_follower_fails_mid_pro
     let mut session = cluster.connect(leader);
     cluster.servers.get_mut(&failing).unwrap().hold_fsync = true;
     assert_eq!(cluster.create(&mut session, "/eph", b"", CreateMode::Ephemeral).0, OK);
-    assert!(!cluster.servers[&failing].disk.pending.is_empty(), "the proposal is not durable on the failing follower");
+    assert_ne!(cluster.servers[&failing].disk.pending_len(), 0, "the proposal is not durable on the failing follower");
     // The follower fails mid-proposal; its unfsynced copy is lost.
     cluster.crash(failing);
     cluster.servers.get_mut(&failing).unwrap().hold_fsync = false;

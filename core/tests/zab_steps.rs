@@ -2,8 +2,10 @@
 //! are the model): one node, inputs fed by hand, every output asserted.
 
 use zk_core::node::{ClientOutput, Node, NodeConfig, Now, PeerTransmit, PersistRequest, PersistToken, StorageOp};
+use zk_core::ondisk::{self, RecoveryInput};
 use zk_core::proto::{self, Buffer, ConnectRequest, ConnectResponse, Record};
-use zk_core::storage::{self, LogEntry, RecoveryInput};
+
+use zk_core::txn::LogEntry;
 use zk_core::txn::{Txn, TxnHeader};
 use zk_core::zab::election::{Notification, PeerState, Vote};
 use zk_core::zab::make_zxid;
@@ -13,8 +15,8 @@ fn at(ms: u64) -> Now {
     Now { monotonic_ms: ms, wall_ms: 1_700_000_000_000 + ms as i64 }
 }
 
-fn fresh() -> zk_core::storage::Recovered {
-    storage::recover(&RecoveryInput::default()).unwrap()
+fn fresh() -> zk_core::ondisk::Recovered {
+    ondisk::recover(&RecoveryInput::default()).unwrap()
 }
 
 fn peers(node: &mut Node) -> Vec<PeerTransmit> {
@@ -91,7 +93,7 @@ fn a_follower_acknowledges_each_step_only_once_it_is_durable() {
     };
     node.handle_peer_message(3, PeerMessage::Proposal(entry.clone().into()), at(9));
     assert_eq!(peers(&mut node), vec![]);
-    let bytes = storage::encode_log_record(&entry);
+    let bytes = ondisk::encode_log_record(&entry);
     assert_eq!(
         persists(&mut node),
         vec![PersistRequest {
@@ -106,9 +108,14 @@ fn a_follower_acknowledges_each_step_only_once_it_is_durable() {
     assert_eq!(node.applied_zxid(), make_zxid(1, 1));
     assert_eq!(node.database().sessions().get(&0x77), Some(&4000));
 
-    // The leader pings; the follower answers (no client touched a session).
-    node.handle_peer_message(3, PeerMessage::Ping { touched_sessions: vec![] }, at(12));
-    assert_eq!(peers(&mut node), vec![to(3, PeerMessage::Ping { touched_sessions: vec![] })]);
+    // The leader pings with its epoch and round; the follower echoes both (no client
+    // touched a session). A ping of another epoch is not echoed: echoing it would confirm a
+    // round of an epoch this server does not follow.
+    let ping = |epoch, round| PeerMessage::Ping { epoch, round, touched_sessions: vec![] };
+    node.handle_peer_message(3, ping(1, 4), at(12));
+    assert_eq!(peers(&mut node), vec![to(3, ping(1, 4))]);
+    node.handle_peer_message(3, ping(2, 5), at(13));
+    assert_eq!(peers(&mut node), vec![]);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Recovery from arbitrary files: `zk_core::storage::recover`, `scan_log` and
+//! Recovery from arbitrary files: `zk_core::ondisk::recover`, `scan_log` and
 //! `decode_snapshot` never panic, and what they accept is consistent.
 //!
 //! Input: a flags byte, then parts, each a u16 LE length (clamped to what remains) and its
@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zk_core::storage::{
+use zk_core::ondisk::{
     decode_snapshot, encode_log_records, encode_snapshot, recover, scan_log, LogSegment, RecoveryInput,
 };
 

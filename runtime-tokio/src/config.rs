@@ -774,7 +774,7 @@ mod tests {
 
     #[test]
     fn load_reads_myid_from_the_data_dir() {
-        let dir = crate::storage::tests::temp_dir("config-load");
+        let dir = crate::testing::temp_dir("config-load");
         let cfg = dir.join("zoo.cfg");
         let text = format!("dataDir={}\nserver.1=127.0.0.1:1:2\nserver.2=127.0.0.1:3:4\n", dir.display());
         std::fs::write(&cfg, &text).unwrap();

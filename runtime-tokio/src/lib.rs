@@ -4,7 +4,10 @@
 //! - [`config`]: zoo.cfg, mapped onto the core's `NodeConfig`.
 //! - [`storage`]: the data directory, group commit on a dedicated thread, recovery.
 //! - [`server`]: the task that owns the node, the client port and four-letter words.
+//! - `input`: what reaches the node task (one queue of inputs), and its end of a client
+//!   connection.
 //! - [`peer`]: the quorum connections between servers.
+//! - `shutdown`: the signal every task of a server watches to stop.
 //! - [`rt`]: what differs under madsim (`RUSTFLAGS="--cfg madsim"`), where madsim-tokio
 //!   replaces tokio so the same server runs in a deterministic simulation.
 
@@ -14,9 +17,13 @@
 
 pub mod config;
 pub mod four_letter;
+mod input;
 pub mod peer;
 pub mod rt;
 pub mod server;
+mod shutdown;
 pub mod storage;
+#[cfg(test)]
+mod testing;
 
 pub use server::{start, start_with_fs, ServerError, ServerHandle, Status};

@@ -22,11 +22,12 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWr
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use zk_core::codec;
-use zk_core::storage::SnapshotPayload;
+use zk_core::ondisk::SnapshotPayload;
 use zk_core::zab::message::{self, PeerMessage, SyncMode};
 use zk_core::zab::ServerId;
 
-use crate::server::Input;
+use crate::input::Input;
+use crate::shutdown::shutdown_signalled;
 
 /// The hello's first bytes.
 const HELLO_MAGIC: [u8; 4] = *b"ZKDH";
@@ -125,11 +126,6 @@ fn append_frame(out: &mut Vec<u8>, message: &PeerMessage) {
     out.extend_from_slice(&[0; 4]);
     let length = message::encode_append(message, out) as u32;
     out[start..start + 4].copy_from_slice(&length.to_be_bytes());
-}
-
-/// Waits until shutdown is signalled (or the server is gone).
-pub(crate) async fn shutdown_signalled(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// Accepts connections from servers with higher ids.
@@ -349,7 +345,7 @@ mod tests {
             parent_cversion: 1,
         };
         database.apply(&header, &create, &|_, _| true);
-        let image = zk_core::storage::SnapshotImage::of(&database);
+        let image = zk_core::ondisk::SnapshotImage::of(&database);
         let snap = |snapshot| PeerMessage::Sync {
             mode: SyncMode::Snap { zxid: 1, snapshot },
             entries: vec![],
@@ -360,7 +356,7 @@ mod tests {
     }
 
     fn some_messages() -> Vec<PeerMessage> {
-        let entry = |zxid: i64| zk_core::storage::LogEntry {
+        let entry = |zxid: i64| zk_core::txn::LogEntry {
             prev_zxid: zxid - 1,
             header: zk_core::txn::TxnHeader { session_id: 1, cxid: 1, zxid, time_ms: 5 },
             txn: zk_core::txn::Txn::SetData { path: "/a".into(), data: Some(vec![zxid as u8; 300]), version: 0 },
@@ -368,7 +364,7 @@ mod tests {
         vec![
             PeerMessage::Proposal(std::sync::Arc::new(entry(1))),
             PeerMessage::Commit { zxid: 1 },
-            PeerMessage::Ping { touched_sessions: vec![(8, 4000)] },
+            PeerMessage::Ping { epoch: 1, round: 2, touched_sessions: vec![(8, 4000)] },
             PeerMessage::Proposal(std::sync::Arc::new(entry(2))),
             PeerMessage::UpToDate,
         ]

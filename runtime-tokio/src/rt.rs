@@ -1,5 +1,5 @@
-//! What differs between the production runtime and madsim: the one module with
-//! `cfg(madsim)` switches.
+//! What differs between the production runtime and madsim: the module with the
+//! `cfg(madsim)` switches (storage has one more, `OS_THREADS`, for its own threads).
 //!
 //! Built normally, `tokio` is tokio: storage runs on a dedicated OS thread (its fsyncs
 //! never stall the runtime), snapshots are written on threads of their own, and zkd stops
@@ -9,7 +9,7 @@
 //! are simulated, deterministically, per simulated node. madsim allows no OS threads, so
 //! storage is a task on the server's node and snapshots are written in line; the files
 //! are whatever [`FileSystem`](crate::storage::FileSystem) the caller of
-//! [`start_with_fs`](crate::server::start_with_fs) gives (the in-memory one: madsim does
+//! `server::start_with_fs` gives (the in-memory one: madsim does
 //! not simulate disks, and disk faults are zk-sim's job). Everything else (framing,
 //! timers, the node task, reconnects) is the same code in both.
 
@@ -22,11 +22,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use zk_core::node::PersistRequest;
 
-use crate::server::Input;
+use crate::input::Input;
 use crate::storage::{FileSystem, Storage, StorageStats};
-
-/// Whether blocking work (snapshot writes) may go to OS threads of its own.
-pub(crate) const OS_THREADS: bool = cfg!(not(madsim));
 
 /// A connection's read and write halves, to read and write at once.
 pub(crate) fn split(

@@ -1,5 +1,5 @@
 //! The server: one task owns the [`Node`]; everything else talks to it through one bounded
-//! queue of [`Input`]s.
+//! queue of [`Input`](crate::input::Input)s.
 //!
 //! ```text
 //!   client connections ──┐                        ┌──> storage thread (group commit)
@@ -22,13 +22,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use zk_core::node::{ClientOutput, ConnectionId, Node, Now, PeerTransmit, RoleName};
 use zk_core::proto;
@@ -38,8 +38,10 @@ use zk_core::zab::ServerId;
 
 use crate::config::{Config, ConfigError, PeerType};
 use crate::four_letter::{self, ConnectionFacts, Facts};
-use crate::peer::{self, shutdown_signalled};
+use crate::input::{ConnectionHandle, ConnectionShared, Input};
+use crate::peer;
 use crate::rt::{self, StorageWorker};
+use crate::shutdown::shutdown_signalled;
 use crate::storage::{
     FileSystem, Layout, RealFileSystem, StartError, Storage, StorageOptions, StorageReport, StorageStats,
 };
@@ -62,65 +64,6 @@ const CLIENT_READ_BYTES: usize = 64 * 1024;
 
 /// The most frames handed to the node in one input (backpressure is checked between them).
 const CLIENT_FRAMES_PER_INPUT: usize = 64;
-
-/// Something for the node task.
-pub(crate) enum Input {
-    ClientConnected {
-        connection: ConnectionId,
-        handle: ConnectionHandle,
-    },
-    /// `count` complete frames from one read, back to back with their length prefixes: one
-    /// input (one copy, one wake-up of the node task) per read rather than per request.
-    ClientFrames {
-        connection: ConnectionId,
-        frames: Vec<u8>,
-        count: usize,
-    },
-    ClientDisconnected {
-        connection: ConnectionId,
-    },
-    FourLetterWord {
-        word: &'static str,
-        reply: oneshot::Sender<String>,
-    },
-    PeerUp {
-        peer: ServerId,
-        link: u64,
-        sender: mpsc::Sender<PeerMessage>,
-    },
-    PeerMessage {
-        peer: ServerId,
-        link: u64,
-        message: PeerMessage,
-    },
-    PeerDown {
-        peer: ServerId,
-        link: u64,
-    },
-    Storage(StorageReport),
-}
-
-/// What a connection's task and the node task share.
-#[derive(Debug, Default)]
-pub(crate) struct ConnectionShared {
-    /// The node's `connection_requests_pending`, as of the node task's last turn.
-    pending: AtomicUsize,
-    /// Frames the node task has handled from this connection.
-    handled: AtomicU64,
-    /// Frames queued for the writer and not yet taken.
-    queued: AtomicUsize,
-    /// Wakes a paused reader.
-    resume: Notify,
-}
-
-/// The node task's end of a client connection.
-pub(crate) struct ConnectionHandle {
-    writer: mpsc::Sender<Vec<u8>>,
-    shared: Arc<ConnectionShared>,
-    remote: SocketAddr,
-    received: u64,
-    sent: u64,
-}
 
 struct PeerLink {
     link: u64,

@@ -17,7 +17,8 @@
 //!
 //! The other lines a scenario may hold: `run 20s` (how long the fault phase lasts; by
 //! default until 2 s after the last step ends), `faults crash,pause=2` (random faults on
-//! top of the timeline, as `zk-sim --faults` takes them; `none` by default). The steps:
+//! top of the timeline, as `zk-sim --faults` takes them; `none` by default), `workload
+//! read-heavy` (mostly sync+reads, few writes, no recipes; `mixed` by default). The steps:
 //!
 //! - `partition TARGET from rest|TARGET for D` and `isolate TARGET for D`
 //! - `flap TARGET [with TARGET] N times every D`
@@ -78,9 +79,13 @@ pub struct Scenario {
     /// How long the fault phase lasts, in virtual milliseconds.
     pub run_ms: u64,
     pub faults: FaultConfig,
+    pub workload: zk_sim::config::Workload,
     pub timeline: Vec<TimedFault>,
     /// Simulator checker names whose violations count (besides [`ALWAYS_CHECKED`]).
     pub checkers: Vec<&'static str>,
+    /// A deliberate bug to plant in every run (never set by a file: tests of the checkers
+    /// set it, to show the scenario catches the bug it was written for).
+    pub planted: Option<zk_sim::config::PlantedBug>,
 }
 
 /// A problem in a scenario file, with where it is.
@@ -128,8 +133,10 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Scenario, ParseError>
         seeds: 0..10,
         run_ms: 0,
         faults: FaultConfig::none(),
+        workload: zk_sim::config::Workload::Mixed,
         timeline: Vec::new(),
         checkers: Vec::new(),
+        planted: None,
     };
     let mut run_ms = None;
     let mut run_line = 0;
@@ -167,6 +174,13 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Scenario, ParseError>
                 let spec = words[1..].join("");
                 scenario.faults = FaultConfig::parse(&spec).or_else(|problem| parser.fail(&problem))?;
             }
+            "workload" => {
+                if words.len() != 2 {
+                    return parser.fail("expected `workload mixed|read-heavy`");
+                }
+                scenario.workload =
+                    zk_sim::config::Workload::parse(words[1]).or_else(|problem| parser.fail(&problem))?;
+            }
             "at" => {
                 if words.len() < 3 {
                     return parser.fail("expected `at TIME STEP`, e.g. `at 2s crash leader`");
@@ -196,7 +210,7 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Scenario, ParseError>
             }
             other => {
                 return parser.fail(&format!(
-                    "unknown directive {other:?}; expected ensemble, clients, seeds, run, faults, at or check"
+                    "unknown directive {other:?}; expected ensemble, clients, seeds, run, faults, workload, at or check"
                 ))
             }
         }
@@ -624,6 +638,8 @@ impl Scenario {
             safety_ms: self.run_ms,
             faults: self.faults,
             timeline: self.timeline.clone(),
+            planted: self.planted,
+            workload: self.workload,
             ..SimConfig::new(seed)
         }
     }
@@ -638,8 +654,16 @@ impl Scenario {
         let mut outcome = Outcome {
             title: self.title.clone(),
             shape: format!(
-                "{} voters, {} observers, {} clients, fault phase {} ms, random faults {}",
-                self.voters, self.observers, self.clients, self.run_ms, self.faults
+                "{} voters, {} observers, {} clients, fault phase {} ms, random faults {}{}",
+                self.voters,
+                self.observers,
+                self.clients,
+                self.run_ms,
+                self.faults,
+                match self.workload {
+                    zk_sim::config::Workload::Mixed => String::new(),
+                    other => format!(", {} workload", other.name()),
+                }
             ),
             checkers: self.checkers.clone(),
             seeds: seeds.clone(),

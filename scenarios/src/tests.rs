@@ -72,7 +72,7 @@ fn every_step_form_parses() {
          check zab linearizable\n",
     );
     assert_eq!(scenario.run_ms, 30_000);
-    assert_eq!(scenario.faults.crash, 1);
+    assert_eq!(scenario.faults.weight(zk_sim::FaultKind::Crash), 1);
     assert_eq!(scenario.checkers, vec!["linearizability", "zab"]);
     assert_eq!(scenario.timeline.len(), 8);
     assert_eq!(scenario.timeline[0].at_ms, 1_500);
@@ -172,7 +172,11 @@ fn errors_name_the_file_and_the_line() {
     );
     assert_eq!(
         error("colour blue\n"),
-        "bad.scn:1: unknown directive \"colour\"; expected ensemble, clients, seeds, run, faults, at or check"
+        "bad.scn:1: unknown directive \"colour\"; expected ensemble, clients, seeds, run, faults, workload, at or check"
+    );
+    assert_eq!(
+        error("workload writes-only\ncheck all\n"),
+        "bad.scn:1: unknown workload \"writes-only\"; expected mixed or read-heavy"
     );
     assert_eq!(
         error("at 1s crash leader for 2s sideways\ncheck all\n"),
@@ -185,4 +189,12 @@ fn a_missing_file_is_named() {
     let error = load(std::path::Path::new("no/such/file.scn")).expect_err("missing");
     assert_eq!((error.file.as_str(), error.line), ("no/such/file.scn", 0));
     assert!(error.to_string().starts_with("no/such/file.scn: cannot read"));
+}
+
+#[test]
+fn a_workload_line_sets_the_clients_workload() {
+    let scenario = parsed("workload read-heavy\nat 1s pause leader for 1s\ncheck all\n");
+    assert_eq!(scenario.workload, zk_sim::config::Workload::ReadHeavy);
+    assert_eq!(scenario.config(7).workload, zk_sim::config::Workload::ReadHeavy);
+    assert_eq!(parsed("at 1s pause leader for 1s\ncheck all\n").workload, zk_sim::config::Workload::Mixed);
 }

@@ -41,6 +41,7 @@ pub struct ClientSettings {
     pub planted: Option<PlantedBug>,
     /// Whether clients run the lock and election recipes beside their workload.
     pub recipes: bool,
+    pub workload: crate::config::Workload,
 }
 
 /// Something the world must do for a client.
@@ -768,7 +769,10 @@ impl Client {
         }
         // create, setData, conditional setData, delete, getData, exists, getChildren,
         // sync+read, ephemeral, sequential, parents, multi, addWatch, closeSession
-        let weights = [8, 20, 8, 4, 10, 5, 4, 16, 6, 5, 2, 5, 2, 1];
+        let weights = match self.settings.workload {
+            crate::config::Workload::Mixed => [8, 20, 8, 4, 10, 5, 4, 16, 6, 5, 2, 5, 2, 1],
+            crate::config::Workload::ReadHeavy => [2, 4, 1, 1, 10, 5, 4, 40, 1, 1, 1, 1, 2, 1],
+        };
         let choice = forced.unwrap_or_else(|| rng.weighted(&weights).expect("weights are positive"));
         // Reads leave a watch half of the time.
         let watch = matches!(choice, 4..=6) && rng.percent(50);

@@ -5,135 +5,141 @@ use std::fmt;
 
 use crate::timeline::TimedFault;
 
-/// The kinds of fault the simulator injects, each with a weight (0 switches it off).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FaultConfig {
+/// A kind of fault: what random injection draws (by weight) and what the report counts.
+/// Scripted steps are counted under the kind they inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
     /// Splits the servers into two random groups that cannot talk.
-    pub partition: u32,
+    Partition,
     /// Cuts one random server off from every other.
-    pub isolate_one: u32,
+    IsolateOne,
     /// Cuts the current leader off from every other server.
-    pub isolate_leader: u32,
+    IsolateLeader,
     /// A link (or a server's links) going down and up several times in a row.
-    pub flapping: u32,
+    Flapping,
     /// Kills a server (pending writes lost or torn) and restarts it from disk later.
-    pub crash: u32,
+    Crash,
     /// Freezes a server's process (a GC pause), sometimes for longer than the session
     /// timeout.
-    pub pause: u32,
+    Pause,
     /// Makes a server's fsyncs slow.
-    pub slow_fsync: u32,
+    SlowFsync,
     /// Adds a large delay to every message to and from a server.
-    pub latency_spike: u32,
+    LatencySpike,
     /// Crashes every server at once (pending writes lost or torn on each), then restarts
     /// them one by one.
-    pub power_loss: u32,
+    PowerLoss,
     /// Frames from one group of servers to another are silently dropped while the other
     /// way still delivers, until the link's reading end times out and breaks it.
-    pub asymmetric_partition: u32,
+    AsymmetricPartition,
     /// A server's wall clock jumps (forward or back) and its clocks run at a skewed rate.
-    pub clock_skew: u32,
+    ClockSkew,
     /// A crashed server's first restart reads a flipped bit in one of its files; recovery
     /// must refuse it by CRC, and a later restart reads clean bytes.
-    pub corrupt_read: u32,
+    CorruptRead,
     /// A server's disk is full for a while: persistence fails, the server stops, and it is
     /// restarted from disk once there is room again.
-    pub disk_full: u32,
+    DiskFull,
+}
+
+impl FaultKind {
+    /// How many kinds of fault there are.
+    pub const COUNT: usize = 13;
+
+    /// Every kind, in declaration order (the order of weights, counts and reports).
+    pub const ALL: [FaultKind; FaultKind::COUNT] = [
+        FaultKind::Partition,
+        FaultKind::IsolateOne,
+        FaultKind::IsolateLeader,
+        FaultKind::Flapping,
+        FaultKind::Crash,
+        FaultKind::Pause,
+        FaultKind::SlowFsync,
+        FaultKind::LatencySpike,
+        FaultKind::PowerLoss,
+        FaultKind::AsymmetricPartition,
+        FaultKind::ClockSkew,
+        FaultKind::CorruptRead,
+        FaultKind::DiskFull,
+    ];
+
+    /// The kind's name in `--faults` lists, scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::IsolateOne => "isolate_one",
+            FaultKind::IsolateLeader => "isolate_leader",
+            FaultKind::Flapping => "flapping",
+            FaultKind::Crash => "crash",
+            FaultKind::Pause => "pause",
+            FaultKind::SlowFsync => "slow_fsync",
+            FaultKind::LatencySpike => "latency_spike",
+            FaultKind::PowerLoss => "power_loss",
+            FaultKind::AsymmetricPartition => "asymmetric_partition",
+            FaultKind::ClockSkew => "clock_skew",
+            FaultKind::CorruptRead => "corrupt_read",
+            FaultKind::DiskFull => "disk_full",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub fn from_name(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The kind's position in [`FaultKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The kinds of fault the simulator injects at random, each with a weight (0 switches it
+/// off), and how often and how many at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultConfig {
+    /// Each kind's weight, in [`FaultKind::ALL`] order.
+    weights: [u32; FaultKind::COUNT],
     /// The mean time between two fault injections.
     pub interval_ms_mean: u64,
     /// Faults active at the same time, at most.
     pub active_max: usize,
 }
 
-/// The fault kinds by name, in the order of [`FaultConfig::weights`].
-pub const FAULT_KINDS: [&str; 13] = [
-    "partition",
-    "isolate_one",
-    "isolate_leader",
-    "flapping",
-    "crash",
-    "pause",
-    "slow_fsync",
-    "latency_spike",
-    "power_loss",
-    "asymmetric_partition",
-    "clock_skew",
-    "corrupt_read",
-    "disk_full",
-];
-
-/// How many kinds of fault there are.
-pub const FAULT_KIND_COUNT: usize = FAULT_KINDS.len();
-
 impl FaultConfig {
     /// Every kind of fault, with default weights.
     pub fn all() -> FaultConfig {
-        FaultConfig {
-            partition: 3,
-            isolate_one: 2,
-            isolate_leader: 3,
-            flapping: 2,
-            crash: 3,
-            pause: 2,
-            slow_fsync: 2,
-            latency_spike: 2,
-            power_loss: 1,
-            asymmetric_partition: 2,
-            clock_skew: 2,
-            corrupt_read: 1,
-            disk_full: 1,
-            interval_ms_mean: 600,
-            active_max: 2,
-        }
+        FaultConfig { weights: [3, 2, 3, 2, 3, 2, 2, 2, 1, 2, 2, 1, 1], interval_ms_mean: 600, active_max: 2 }
     }
 
     /// No faults: a healthy network and healthy processes.
     pub fn none() -> FaultConfig {
-        FaultConfig { interval_ms_mean: 600, active_max: 2, ..FaultConfig::with_weights([0; FAULT_KIND_COUNT]) }
+        FaultConfig { weights: [0; FaultKind::COUNT], interval_ms_mean: 600, active_max: 2 }
     }
 
-    fn with_weights(weights: [u32; FAULT_KIND_COUNT]) -> FaultConfig {
-        let [partition, isolate_one, isolate_leader, flapping, crash, pause, slow_fsync, latency_spike, power_loss, asymmetric_partition, clock_skew, corrupt_read, disk_full] =
-            weights;
-        FaultConfig {
-            partition,
-            isolate_one,
-            isolate_leader,
-            flapping,
-            crash,
-            pause,
-            slow_fsync,
-            latency_spike,
-            power_loss,
-            asymmetric_partition,
-            clock_skew,
-            corrupt_read,
-            disk_full,
-            interval_ms_mean: 600,
-            active_max: 2,
-        }
+    /// The weight of `kind` (0: never injected at random).
+    pub fn weight(&self, kind: FaultKind) -> u32 {
+        self.weights[kind.index()]
     }
 
-    pub fn weights(&self) -> [u32; FAULT_KIND_COUNT] {
-        [
-            self.partition,
-            self.isolate_one,
-            self.isolate_leader,
-            self.flapping,
-            self.crash,
-            self.pause,
-            self.slow_fsync,
-            self.latency_spike,
-            self.power_loss,
-            self.asymmetric_partition,
-            self.clock_skew,
-            self.corrupt_read,
-            self.disk_full,
-        ]
+    /// This configuration with `kind` weighted `weight`.
+    pub fn with_weight(mut self, kind: FaultKind, weight: u32) -> FaultConfig {
+        self.weights[kind.index()] = weight;
+        self
+    }
+
+    /// Every kind's weight, in [`FaultKind::ALL`] order.
+    pub fn weights(&self) -> [u32; FaultKind::COUNT] {
+        self.weights
     }
 
     pub fn any(&self) -> bool {
-        self.weights().iter().any(|&weight| weight > 0)
+        self.weights.iter().any(|&weight| weight > 0)
     }
 
     /// Parses `all`, `none`, or a comma-separated list of kinds, each optionally weighted:
@@ -144,7 +150,7 @@ impl FaultConfig {
             "none" | "" => return Ok(FaultConfig::none()),
             _ => {}
         }
-        let mut weights = [0u32; FAULT_KIND_COUNT];
+        let mut config = FaultConfig::none();
         for item in text.split(',') {
             let (name, weight) = match item.split_once('=') {
                 Some((name, weight)) => {
@@ -152,21 +158,21 @@ impl FaultConfig {
                 }
                 None => (item.trim(), 1),
             };
-            let index = FAULT_KINDS
-                .iter()
-                .position(|kind| *kind == name)
-                .ok_or_else(|| format!("unknown fault kind {name:?}; known: all, none, {}", FAULT_KINDS.join(", ")))?;
-            weights[index] = weight;
+            let kind = FaultKind::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = FaultKind::ALL.iter().map(|kind| kind.name()).collect();
+                format!("unknown fault kind {name:?}; known: all, none, {}", known.join(", "))
+            })?;
+            config = config.with_weight(kind, weight);
         }
-        Ok(FaultConfig::with_weights(weights))
+        Ok(config)
     }
 }
 
 impl fmt::Display for FaultConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let on: Vec<String> = FAULT_KINDS
+        let on: Vec<String> = FaultKind::ALL
             .iter()
-            .zip(self.weights())
+            .zip(self.weights)
             .filter(|(_, weight)| *weight > 0)
             .map(|(kind, weight)| format!("{kind}={weight}"))
             .collect();
@@ -178,8 +184,9 @@ impl fmt::Display for FaultConfig {
     }
 }
 
-/// A deliberate bug the simulator can plant in its own driver or clients (never in core),
-/// to show that the checkers catch that class of bug end to end.
+/// A deliberate bug the simulator can plant in its own driver or clients (and one through a
+/// test-only switch of the node's configuration), to show that the checkers catch that
+/// class of bug end to end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlantedBug {
     /// The disk reports an fsync complete as soon as it is asked, before the writes are
@@ -208,11 +215,45 @@ pub enum PlantedBug {
     /// old connection are silently gone (what ZooKeeper's `disableAutoWatchReset` does,
     /// without telling the application).
     WatchesNotReRegistered,
+    /// Leaders confirm their rounds without waiting for a quorum's echoes (the node's
+    /// test-only `confirm_rounds` switch, off): a deposed leader that still holds its lease
+    /// answers `sync`, and vouches for reconnecting sessions, from its stale state. The one
+    /// planted bug that lives in core, since the rule it breaks is the node's own.
+    SyncRoundsSkipped,
     /// The lock and election recipes order the children by their whole names instead of by
     /// the sequence number ZooKeeper appended (the bug Curator's `fixForSorting` guards
     /// against once names carry a prefix): a newcomer whose prefix sorts first believes it
     /// holds the lock while the true holder still does.
     RecipeOrderByName,
+}
+
+/// What the clients' operations lean towards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Workload {
+    /// Every kind of operation, writes most (the default).
+    #[default]
+    Mixed,
+    /// Mostly sync+reads and plain reads, a few writes, no recipes: a server rarely has a
+    /// proposal in flight, so what a sync waits for besides its proposals is what decides
+    /// its answer (the workload of scenarios about stale reads).
+    ReadHeavy,
+}
+
+impl Workload {
+    pub fn parse(text: &str) -> Result<Workload, String> {
+        match text {
+            "mixed" => Ok(Workload::Mixed),
+            "read-heavy" => Ok(Workload::ReadHeavy),
+            other => Err(format!("unknown workload {other:?}; expected mixed or read-heavy")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Mixed => "mixed",
+            Workload::ReadHeavy => "read-heavy",
+        }
+    }
 }
 
 /// One run of the simulator.
@@ -237,8 +278,9 @@ pub struct SimConfig {
     /// Scripted faults at exact virtual times, on top of the random ones (empty: none).
     pub timeline: Vec<TimedFault>,
     /// Whether clients run the lock (even clients) and election (odd clients) recipes
-    /// beside their workload.
+    /// beside their workload (never with a read-heavy workload).
     pub recipes: bool,
+    pub workload: Workload,
 }
 
 impl SimConfig {
@@ -255,6 +297,7 @@ impl SimConfig {
             planted: None,
             timeline: Vec::new(),
             recipes: true,
+            workload: Workload::Mixed,
         }
     }
 
@@ -272,6 +315,10 @@ impl SimConfig {
             safety = self.safety_ms,
             faults = self.faults,
         );
+        let command = match self.workload {
+            Workload::Mixed => command,
+            other => format!("{command} --workload {}", other.name()),
+        };
         if self.timeline.is_empty() {
             command
         } else {
@@ -292,16 +339,27 @@ mod tests {
         assert_eq!(FaultConfig::parse("all").unwrap(), FaultConfig::all());
         assert!(!FaultConfig::parse("none").unwrap().any());
         let some = FaultConfig::parse("crash,pause=3").unwrap();
-        assert_eq!((some.crash, some.pause, some.partition), (1, 3, 0));
+        let weights = [FaultKind::Crash, FaultKind::Pause, FaultKind::Partition].map(|kind| some.weight(kind));
+        assert_eq!(weights, [1, 3, 0]);
         assert_eq!(some.to_string(), "crash=1,pause=3");
         assert_eq!(FaultConfig::parse(&some.to_string()).unwrap(), some);
         assert!(FaultConfig::parse("meteor").is_err());
         let new_kinds = FaultConfig::parse("asymmetric_partition=2,clock_skew,corrupt_read=3,disk_full").unwrap();
-        assert_eq!(
-            (new_kinds.asymmetric_partition, new_kinds.clock_skew, new_kinds.corrupt_read, new_kinds.disk_full),
-            (2, 1, 3, 1)
-        );
+        let weights =
+            [FaultKind::AsymmetricPartition, FaultKind::ClockSkew, FaultKind::CorruptRead, FaultKind::DiskFull]
+                .map(|kind| new_kinds.weight(kind));
+        assert_eq!(weights, [2, 1, 3, 1]);
         assert_eq!(new_kinds.to_string(), "asymmetric_partition=2,clock_skew=1,corrupt_read=3,disk_full=1");
         assert_eq!(FaultConfig::parse(&FaultConfig::all().to_string()).unwrap(), FaultConfig::all());
+    }
+
+    #[test]
+    fn every_fault_kind_has_a_name_that_parses_back_and_its_place_in_all() {
+        for (index, kind) in FaultKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), index);
+            assert_eq!(FaultKind::from_name(kind.name()), Some(kind));
+            assert_eq!(kind.to_string(), kind.name());
+        }
+        assert_eq!(FaultKind::from_name("meteor"), None);
     }
 }

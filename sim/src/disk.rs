@@ -1,89 +1,25 @@
-//! A server's simulated disk: the files that survive a crash (log, snapshot, epoch files)
-//! and the writes handed to it that are not durable yet.
+//! A server's simulated disk: `zk_test_support::Disk` (the files that survive a crash and
+//! the writes not durable yet, shared with zk-core's test harness) plus what only the
+//! simulator models: when each fsync completes, and the corrupt-read fault.
 //!
-//! A persist request stays pending until its fsync completes; completions happen in
-//! order. A crash loses what is pending, except that the operating system may already
-//! have written a prefix of it, possibly ending in a torn part of a log append: recovery
-//! must cope with both (it cuts a torn tail by CRC).
+//! Fsyncs complete in order. A crash loses what is pending, except that the operating
+//! system may already have written a prefix of it, possibly ending in a torn part of a log
+//! append; the prefix is drawn from the run's rng.
 
-use std::collections::VecDeque;
-
-use zk_core::node::{PersistRequest, PersistToken, StorageOp};
-use zk_core::storage::{self, LogSegment, Recovered, RecoveryInput, StorageError};
+use zk_core::node::{PersistRequest, PersistToken};
+use zk_core::ondisk::{self, Recovered, StorageError};
+use zk_test_support::disk::Tear;
+pub use zk_test_support::disk::{CrashLoss, Files};
 
 use crate::rng::SimRng;
-
-/// What survives a crash.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Files {
-    pub log: Vec<u8>,
-    pub snapshot: Option<Vec<u8>>,
-    pub accepted_epoch: Option<Vec<u8>>,
-    pub current_epoch: Option<Vec<u8>>,
-}
-
-impl Files {
-    /// Carries out one storage operation, as a durable write.
-    pub fn apply(&mut self, op: &StorageOp) -> Result<(), StorageError> {
-        match op {
-            StorageOp::AppendLog { bytes, .. } => self.log.extend_from_slice(bytes),
-            StorageOp::TruncateLog { after_zxid } => {
-                let offset = storage::log_truncation_offset(&self.log, *after_zxid)?;
-                self.log.truncate(offset);
-            }
-            StorageOp::InstallSnapshot { bytes, .. } => {
-                self.snapshot = Some(bytes.clone());
-                self.log.clear();
-            }
-            StorageOp::WriteSnapshot(image) => self.snapshot = Some(image.encode()),
-            StorageOp::AcceptedEpoch(epoch) => self.accepted_epoch = Some(storage::encode_epoch(*epoch)),
-            StorageOp::CurrentEpoch(epoch) => self.current_epoch = Some(storage::encode_epoch(*epoch)),
-        }
-        Ok(())
-    }
-
-    /// Reads the files back as a restarting server does, and cuts the log where recovery
-    /// says its valid part ends.
-    pub fn recover(&mut self) -> Result<Recovered, StorageError> {
-        let recovered = {
-            let segments = [LogSegment { name: "log", bytes: &self.log }];
-            let input = RecoveryInput {
-                snapshot: self.snapshot.as_deref(),
-                log: &segments,
-                accepted_epoch: self.accepted_epoch.as_deref(),
-                current_epoch: self.current_epoch.as_deref(),
-            };
-            storage::recover(&input)?
-        };
-        if let Some((segment, offset)) = recovered.truncate {
-            assert_eq!(segment, 0, "the simulated disk has one log segment");
-            assert!(offset <= self.log.len(), "recovery cuts inside the log");
-            self.log.truncate(offset);
-        }
-        Ok(recovered)
-    }
-}
-
-/// What a crash did to the pending writes, for the trace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CrashLoss {
-    pub requests_pending: usize,
-    /// Operations of the pending requests that reached the disk anyway.
-    pub ops_kept: usize,
-    /// Bytes of a log append that reached the disk although the append was cut short.
-    pub torn_bytes: Option<usize>,
-}
 
 /// One server's disk.
 #[derive(Clone, Debug, Default)]
 pub struct Disk {
-    pub files: Files,
-    /// Requests handed over and not yet durable, oldest first.
-    pending: VecDeque<PersistRequest>,
+    /// The files and the pending requests.
+    pub store: zk_test_support::Disk,
     /// When the last fsync handed over completes; fsyncs complete in order.
     last_completion_ms: u64,
-    /// The planted bug `TruncateIgnored`: TRUNC operations are skipped.
-    pub truncate_ignored: bool,
     /// The next restart reads one flipped bit (the corrupt-read fault); the bytes on the
     /// disk stay clean.
     pub corrupt_next_read: bool,
@@ -94,10 +30,12 @@ pub struct Disk {
 /// is indistinguishable from a torn append, which recovery cuts by design). `None` when no
 /// file has such bytes.
 pub fn flip_a_bit(files: &Files, rng: &mut SimRng) -> Option<(Files, String)> {
-    let log_limit = match storage::scan_log(&files.log) {
+    let mut corrupt = files.clone();
+    let snapshot = corrupt.snapshot().cloned();
+    let log_limit = match ondisk::scan_log(&files.log) {
         Ok(scan) if scan.entries.len() >= 2 => {
             let second_last = scan.entries[scan.entries.len() - 2].zxid();
-            storage::log_truncation_offset(&files.log, second_last).unwrap_or(0)
+            ondisk::log_truncation_offset(&files.log, second_last).unwrap_or(0)
         }
         _ => 0,
     };
@@ -105,11 +43,9 @@ pub fn flip_a_bit(files: &Files, rng: &mut SimRng) -> Option<(Files, String)> {
     if log_limit > 0 {
         candidates.push(("the log", log_limit));
     }
-    for (name, file) in [
-        ("the snapshot", &files.snapshot),
-        ("acceptedEpoch", &files.accepted_epoch),
-        ("currentEpoch", &files.current_epoch),
-    ] {
+    for (name, file) in
+        [("the snapshot", &snapshot), ("acceptedEpoch", &files.accepted_epoch), ("currentEpoch", &files.current_epoch)]
+    {
         if let Some(bytes) = file.as_ref().filter(|bytes| !bytes.is_empty()) {
             candidates.push((name, bytes.len()));
         }
@@ -120,10 +56,9 @@ pub fn flip_a_bit(files: &Files, rng: &mut SimRng) -> Option<(Files, String)> {
     let (name, limit) = *rng.pick(&candidates);
     let offset = rng.index(limit);
     let bit = 1u8 << rng.below(8);
-    let mut corrupt = files.clone();
     let bytes = match name {
         "the log" => &mut corrupt.log,
-        "the snapshot" => corrupt.snapshot.as_mut().expect("a candidate"),
+        "the snapshot" => corrupt.snapshot().expect("a candidate"),
         "acceptedEpoch" => corrupt.accepted_epoch.as_mut().expect("a candidate"),
         _ => corrupt.current_epoch.as_mut().expect("a candidate"),
     };
@@ -144,96 +79,69 @@ pub fn same_recovery(a: &Recovered, b: &Recovered) -> bool {
 impl Disk {
     /// An empty disk; `truncate_ignored` plants the bug of that name.
     pub fn new(truncate_ignored: bool) -> Disk {
-        Disk { truncate_ignored, ..Disk::default() }
+        let mut disk = Disk::default();
+        disk.store.truncate_ignored = truncate_ignored;
+        disk
     }
 
     /// Takes a request; returns when its fsync will complete.
     pub fn submit(&mut self, request: PersistRequest, now_ms: u64, latency_ms: u64) -> u64 {
-        debug_assert!(self.pending.back().is_none_or(|last| last.token < request.token), "tokens increase");
-        self.pending.push_back(request);
+        self.store.submit(request);
         self.last_completion_ms = self.last_completion_ms.max(now_ms + latency_ms);
         self.last_completion_ms
     }
 
     /// The fsync of every request up to `token` completed: their writes are durable.
     pub fn complete(&mut self, token: PersistToken) -> Result<(), StorageError> {
-        while self.pending.front().is_some_and(|request| request.token <= token) {
-            let request = self.pending.pop_front().expect("checked non-empty");
-            for op in &request.ops {
-                self.apply(op)?;
-            }
-        }
-        Ok(())
+        self.store.complete(token)
     }
 
-    fn apply(&mut self, op: &StorageOp) -> Result<(), StorageError> {
-        if self.truncate_ignored && matches!(op, StorageOp::TruncateLog { .. }) {
-            return Ok(());
-        }
-        self.files.apply(op)
+    /// The durable files.
+    pub fn files(&self) -> &Files {
+        &self.store.files
+    }
+
+    pub fn files_mut(&mut self) -> &mut Files {
+        &mut self.store.files
     }
 
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.store.pending_len()
     }
 
     /// The process died: pending writes are lost, except a prefix the operating system
     /// had already written, which may end in a torn log append when `tear` allows.
     pub fn crash(&mut self, rng: &mut SimRng, tear: bool) -> Result<CrashLoss, StorageError> {
-        let ops: Vec<StorageOp> = self.pending.drain(..).flat_map(|request| request.ops).collect();
-        let requests_pending = ops.len();
-        let mut loss = CrashLoss { requests_pending, ops_kept: 0, torn_bytes: None };
-        if !tear || ops.is_empty() {
-            return Ok(loss);
-        }
-        let kept = rng.index(ops.len() + 1);
-        for op in &ops[..kept] {
-            self.apply(op)?;
-        }
-        loss.ops_kept = kept;
-        if let Some(StorageOp::AppendLog { bytes, .. }) = ops.get(kept) {
-            if bytes.len() > 1 {
-                let torn = rng.range(1, bytes.len() as u64 - 1) as usize;
-                self.files.log.extend_from_slice(&bytes[..torn]);
-                loss.torn_bytes = Some(torn);
-            }
-        }
-        Ok(loss)
+        self.store.crash(if tear { Some(rng) } else { None })
+    }
+}
+
+/// A crash's prefix and torn length, drawn from the run's rng.
+impl Tear for SimRng {
+    fn ops_kept(&mut self, ops: usize) -> usize {
+        self.index(ops + 1)
+    }
+
+    fn torn_len(&mut self, len: usize) -> usize {
+        self.range(1, len as u64 - 1) as usize
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zk_core::storage::LogEntry;
-    use zk_core::txn::{Txn, TxnHeader};
-
-    fn append(token: u64, prev_zxid: i64, zxid: i64) -> PersistRequest {
-        let entry = LogEntry {
-            prev_zxid,
-            header: TxnHeader { session_id: 1, cxid: 1, zxid, time_ms: 0 },
-            txn: Txn::SetData { path: "/a".into(), data: Some(vec![7; 40]), version: 1 },
-        };
-        PersistRequest {
-            token: PersistToken(token),
-            ops: vec![StorageOp::AppendLog {
-                bytes: storage::encode_log_record(&entry),
-                first_zxid: zxid,
-                last_zxid: zxid,
-            }],
-        }
-    }
+    use zk_test_support::disk::append_request as append;
 
     #[test]
     fn writes_become_durable_only_when_their_fsync_completes() {
         let mut disk = Disk::default();
         assert_eq!(disk.submit(append(1, 0, 1), 10, 5), 15);
         assert_eq!(disk.submit(append(2, 1, 2), 11, 1), 15, "fsyncs complete in order");
-        assert!(disk.files.log.is_empty());
+        assert!(disk.files().log.is_empty());
         disk.complete(PersistToken(1)).unwrap();
-        assert_eq!(disk.files.clone().recover().unwrap().history.len(), 1);
+        assert_eq!(disk.files().clone().recover().unwrap().history.len(), 1);
         disk.complete(PersistToken(2)).unwrap();
-        assert_eq!(disk.files.clone().recover().unwrap().history.len(), 2);
+        assert_eq!(disk.files().clone().recover().unwrap().history.len(), 2);
     }
 
     #[test]
@@ -247,10 +155,10 @@ mod tests {
             disk.submit(append(3, 2, 3), 0, 1);
             let loss = disk.crash(&mut rng, true).unwrap();
             assert_eq!(disk.pending_len(), 0);
-            let recovered = disk.files.recover().unwrap();
+            let recovered = disk.files_mut().recover().unwrap();
             assert_eq!(recovered.history.len(), 1 + loss.ops_kept, "seed {seed}: {loss:?}");
             // After the cut, the log ends on a record boundary: recovering again cuts nothing.
-            assert_eq!(disk.files.recover().unwrap().truncate, None);
+            assert_eq!(disk.files_mut().recover().unwrap().truncate, None);
         }
     }
 }

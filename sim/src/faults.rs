@@ -8,14 +8,17 @@
 //! `active_max` are active; each undoes itself after a random duration. When the liveness
 //! phase begins every active fault is undone at once and nothing new is injected.
 //!
-//! A scripted timeline ([`crate::timeline`]) injects the same faults at exact times, on top
-//! of the random ones; a run without one is exactly the run it was before timelines existed.
+//! A random fault is drawn as a [`FaultStep`] with its targets resolved to servers, the
+//! step a scripted timeline ([`crate::timeline`]) would use, and both go through the one
+//! `World::apply_step` ([`crate::apply`]). A timeline adds its steps at exact times, on top
+//! of the random ones; a run without one draws and schedules nothing extra.
 
 use std::collections::BTreeMap;
 
 use zk_core::zab::ServerId;
 
-use crate::config::{FaultConfig, FAULT_KINDS, FAULT_KIND_COUNT};
+use crate::config::{FaultConfig, FaultKind};
+use crate::timeline::{FaultStep, RestartOrder, Target, Tear};
 use crate::world::{Event, Phase, World};
 
 /// A fault-related event in the queue.
@@ -37,10 +40,12 @@ pub(crate) enum ActiveFault {
     Cut {
         pairs: Vec<(ServerId, ServerId)>,
     },
+    /// A flapping link: down and up in turn, `period_ms` in each state.
     Flap {
         pairs: Vec<(ServerId, ServerId)>,
         down: bool,
         flips_left: u32,
+        period_ms: u64,
     },
     Crash {
         server: ServerId,
@@ -54,9 +59,6 @@ pub(crate) enum ActiveFault {
     },
     LatencySpike {
         server: ServerId,
-    },
-    PowerLoss {
-        servers: Vec<ServerId>,
     },
     /// Frames from the first server of each pair to the second are dropped.
     OneWay {
@@ -75,13 +77,6 @@ pub(crate) enum ActiveFault {
     DiskFull {
         server: ServerId,
     },
-    /// A scripted flapping link: like `Flap`, with a fixed period between flips.
-    ScriptedFlap {
-        pairs: Vec<(ServerId, ServerId)>,
-        down: bool,
-        flips_left: u32,
-        period_ms: u64,
-    },
 }
 
 /// The fault injector's state.
@@ -90,17 +85,22 @@ pub struct Faults {
     config: FaultConfig,
     active: BTreeMap<u64, ActiveFault>,
     next_id: u64,
-    /// How many faults of each kind were injected, in [`FAULT_KINDS`] order.
-    pub injected: [u64; FAULT_KIND_COUNT],
+    /// How many faults of each kind were injected, in [`FaultKind::ALL`] order.
+    injected: [u64; FaultKind::COUNT],
 }
 
 impl Faults {
     pub fn new(config: FaultConfig) -> Faults {
-        Faults { config, active: BTreeMap::new(), next_id: 1, injected: [0; FAULT_KIND_COUNT] }
+        Faults { config, active: BTreeMap::new(), next_id: 1, injected: [0; FaultKind::COUNT] }
+    }
+
+    /// How many faults of `kind` were injected.
+    pub fn injected(&self, kind: FaultKind) -> u64 {
+        self.injected[kind.index()]
     }
 
     pub fn summary(&self) -> String {
-        FAULT_KINDS
+        FaultKind::ALL
             .iter()
             .zip(self.injected)
             .filter(|(_, count)| *count > 0)
@@ -131,8 +131,11 @@ impl World {
                     return;
                 }
                 if self.faults.active.len() < self.faults.config.active_max {
-                    if let Some(kind) = self.rng.weighted(&self.faults.config.weights()) {
-                        self.inject(kind);
+                    if let Some(index) = self.rng.weighted(&self.faults.config.weights()) {
+                        let kind = FaultKind::ALL[index];
+                        if let Some(step) = self.draw_step(kind) {
+                            self.apply_step(kind, &step);
+                        }
                     }
                 }
                 self.schedule_fault_tick();
@@ -143,40 +146,24 @@ impl World {
                 }
             }
             FaultEvent::Scripted { index } => self.timeline_step(index),
-            FaultEvent::Flap { id }
-                if matches!(self.faults.active.get(&id), Some(ActiveFault::ScriptedFlap { .. })) =>
-            {
-                let Some(ActiveFault::ScriptedFlap { pairs, down, flips_left, period_ms }) =
-                    self.faults.active.get_mut(&id)
-                else {
-                    return;
-                };
-                let pairs = pairs.clone();
-                let now_down = !*down;
-                *down = now_down;
-                *flips_left -= 1;
-                let (flips_left, period_ms) = (*flips_left, *period_ms);
-                self.record(|| format!("FAULT flap {pairs:?} {}", if now_down { "down" } else { "up" }));
-                self.cut_links(&pairs, now_down);
-                let next = if flips_left == 0 { FaultEvent::End { id } } else { FaultEvent::Flap { id } };
-                self.schedule(self.now_ms + period_ms, Event::Fault(next));
-            }
-            FaultEvent::Flap { id } => {
-                let Some(ActiveFault::Flap { pairs, down, flips_left }) = self.faults.active.get_mut(&id) else {
-                    return;
-                };
-                let pairs = pairs.clone();
-                let now_down = !*down;
-                *down = now_down;
-                *flips_left -= 1;
-                let flips_left = *flips_left;
-                self.record(|| format!("FAULT flap {pairs:?} {}", if now_down { "down" } else { "up" }));
-                self.cut_links(&pairs, now_down);
-                let delay = self.rng.range(20, 400);
-                let next = if flips_left == 0 { FaultEvent::End { id } } else { FaultEvent::Flap { id } };
-                self.schedule(self.now_ms + delay, Event::Fault(next));
-            }
+            FaultEvent::Flap { id } => self.flap(id),
         }
+    }
+
+    /// Flips the links of flapping fault `id`, and schedules its next flip or its end.
+    fn flap(&mut self, id: u64) {
+        let Some(ActiveFault::Flap { pairs, down, flips_left, period_ms }) = self.faults.active.get_mut(&id) else {
+            return;
+        };
+        let pairs = pairs.clone();
+        let now_down = !*down;
+        *down = now_down;
+        *flips_left -= 1;
+        let (flips_left, period_ms) = (*flips_left, *period_ms);
+        self.record(|| format!("FAULT flap {pairs:?} {}", if now_down { "down" } else { "up" }));
+        self.cut_links(&pairs, now_down);
+        let next = if flips_left == 0 { FaultEvent::End { id } } else { FaultEvent::Flap { id } };
+        self.schedule(self.now_ms + period_ms, Event::Fault(next));
     }
 
     /// Undoes every active fault and makes sure every server runs, unpaused, with healthy
@@ -208,7 +195,7 @@ impl World {
         self.record(|| format!("FAULT ends: {fault:?}"));
         match fault {
             ActiveFault::Cut { pairs } => self.cut_links(&pairs, false),
-            ActiveFault::Flap { pairs, down, .. } | ActiveFault::ScriptedFlap { pairs, down, .. } => {
+            ActiveFault::Flap { pairs, down, .. } => {
                 if down {
                     self.cut_links(&pairs, false);
                 }
@@ -227,14 +214,6 @@ impl World {
             ActiveFault::SlowFsync { server } => self.servers.get_mut(&server).expect("known server").fsync_ms = (1, 4),
             ActiveFault::LatencySpike { server } => {
                 self.servers.get_mut(&server).expect("known server").spike_ms = (0, 0)
-            }
-            ActiveFault::PowerLoss { servers } => {
-                for server in servers {
-                    if !self.is_up(server) {
-                        self.stats.restarts += 1;
-                        self.start_server(server);
-                    }
-                }
             }
             ActiveFault::OneWay { directed } => self.cut_one_way(&directed, false),
             ActiveFault::ClockSkew { server } => {
@@ -283,13 +262,26 @@ impl World {
         self.servers.get_mut(&server).expect("known server").disk.corrupt_next_read = true;
     }
 
-    pub(crate) fn start_fault(&mut self, kind: usize, fault: ActiveFault, duration_ms: u64) {
+    /// Starts a fault of `kind`, counted as injected, that ends (or first flips) after
+    /// `duration_ms`.
+    pub(crate) fn start_fault(&mut self, kind: FaultKind, fault: ActiveFault, duration_ms: u64) {
+        self.faults.injected[kind.index()] += 1;
+        self.arm_fault(kind, fault, duration_ms);
+    }
+
+    /// Counts a fault of `kind` whose effect has no end to schedule.
+    pub(crate) fn count_fault(&mut self, kind: FaultKind) {
+        self.faults.injected[kind.index()] += 1;
+    }
+
+    /// Makes `fault` active until it ends (or first flips) after `duration_ms`, without
+    /// counting it: for the end of a fault counted when it happened.
+    pub(crate) fn arm_fault(&mut self, kind: FaultKind, fault: ActiveFault, duration_ms: u64) {
         let id = self.faults.next_id;
         self.faults.next_id += 1;
-        self.faults.injected[kind] += 1;
-        self.record(|| format!("FAULT {} for {duration_ms} ms: {fault:?}", FAULT_KINDS[kind]));
+        self.record(|| format!("FAULT {kind} for {duration_ms} ms: {fault:?}"));
         let first = match fault {
-            ActiveFault::Flap { .. } | ActiveFault::ScriptedFlap { .. } => FaultEvent::Flap { id },
+            ActiveFault::Flap { .. } => FaultEvent::Flap { id },
             _ => FaultEvent::End { id },
         };
         self.faults.active.insert(id, fault);
@@ -300,145 +292,70 @@ impl World {
         group.iter().flat_map(|&a| rest.iter().map(move |&b| (a, b))).collect()
     }
 
-    fn isolate(&self, server: ServerId) -> Vec<(ServerId, ServerId)> {
-        let rest: Vec<ServerId> = self.server_ids().into_iter().filter(|&id| id != server).collect();
-        World::pairs_between(&[server], &rest)
-    }
-
-    fn inject(&mut self, kind: usize) {
+    /// Draws a fault of `kind` as a step whose targets are resolved to servers, or `None`
+    /// when the ensemble has nothing for it to act on now.
+    fn draw_step(&mut self, kind: FaultKind) -> Option<FaultStep> {
         let ids = self.server_ids();
-        if ids.len() < 2 && kind <= 3 {
-            return;
-        }
-        match kind {
-            0 => {
-                let mut shuffled = ids.clone();
-                for index in (1..shuffled.len()).rev() {
-                    let other = self.rng.index(index + 1);
-                    shuffled.swap(index, other);
-                }
+        let up: Vec<ServerId> = ids.iter().copied().filter(|&id| self.is_up(id)).collect();
+        let step = match kind {
+            FaultKind::Partition | FaultKind::IsolateOne | FaultKind::IsolateLeader | FaultKind::Flapping
+                if ids.len() < 2 =>
+            {
+                return None
+            }
+            FaultKind::Partition => {
+                let mut group = ids.clone();
+                self.rng.shuffle(&mut group);
                 let size = self.rng.range(1, (ids.len() / 2) as u64) as usize;
-                let (group, rest) = shuffled.split_at(size);
-                let pairs = World::pairs_between(group, rest);
-                self.stats.partitions += 1;
-                self.cut_links(&pairs, true);
-                let duration = self.rng.range(200, 3000);
-                self.start_fault(kind, ActiveFault::Cut { pairs }, duration);
+                let rest = group.split_off(size);
+                let duration_ms = self.rng.range(200, 3000);
+                FaultStep::Partition { group: Target::Servers(group), from: Some(Target::Servers(rest)), duration_ms }
             }
-            1 | 2 => {
-                let target = if kind == 1 { Some(*self.rng.pick(&ids)) } else { self.leaders().first().copied() };
-                let Some(server) = target else { return };
-                let pairs = self.isolate(server);
-                self.stats.partitions += 1;
-                self.cut_links(&pairs, true);
-                let duration = self.rng.range(200, 3000);
-                self.start_fault(kind, ActiveFault::Cut { pairs }, duration);
+            FaultKind::IsolateOne | FaultKind::IsolateLeader => {
+                let server =
+                    if kind == FaultKind::IsolateOne { *self.rng.pick(&ids) } else { *self.leaders().first()? };
+                let duration_ms = self.rng.range(200, 3000);
+                FaultStep::Partition { group: Target::Servers(vec![server]), from: None, duration_ms }
             }
-            3 => {
+            FaultKind::Flapping => {
                 let server = *self.rng.pick(&ids);
-                let pairs = if self.rng.percent(50) {
-                    self.isolate(server)
+                let b = if self.rng.percent(50) {
+                    None
                 } else {
                     let others: Vec<ServerId> = ids.iter().copied().filter(|&id| id != server).collect();
-                    vec![(server, *self.rng.pick(&others))]
+                    Some(Target::Servers(vec![*self.rng.pick(&others)]))
                 };
-                let flips = self.rng.range(3, 10) as u32 * 2;
-                let delay = self.rng.range(1, 50);
-                self.start_fault(kind, ActiveFault::Flap { pairs, down: false, flips_left: flips }, delay);
+                let times = self.rng.range(3, 10) as u32;
+                let period_ms = self.rng.range(20, 400);
+                FaultStep::Flap { a: Target::Servers(vec![server]), b, times, period_ms }
             }
-            4 => {
-                let up: Vec<ServerId> = ids.iter().copied().filter(|&id| self.is_up(id)).collect();
-                if up.is_empty() {
-                    return;
+            FaultKind::Crash | FaultKind::PowerLoss | FaultKind::CorruptRead => return self.draw_crash(kind, up),
+            FaultKind::Pause => {
+                let running: Vec<ServerId> = up.into_iter().filter(|id| !self.servers[id].paused).collect();
+                if running.is_empty() {
+                    return None;
                 }
-                let server = *self.rng.pick(&up);
-                let tear = self.rng.percent(50);
-                self.crash_server(server, tear);
-                let duration = self.rng.range(50, 3000);
-                self.start_fault(kind, ActiveFault::Crash { server }, duration);
-            }
-            5 => {
-                let candidates: Vec<ServerId> =
-                    ids.iter().copied().filter(|&id| self.is_up(id) && !self.servers[&id].paused).collect();
-                if candidates.is_empty() {
-                    return;
-                }
-                let server = *self.rng.pick(&candidates);
+                let server = *self.rng.pick(&running);
                 let session_max = self.session_timeout_ms_max;
-                let duration = if self.rng.percent(50) {
+                let duration_ms = if self.rng.percent(50) {
                     self.rng.range(50, 800)
                 } else {
                     // Longer than any session timeout: the GC pause that outlives sessions.
                     self.rng.range(session_max + 500, session_max * 2 + 1000)
                 };
-                if self.pause_server(server) {
-                    let incarnation = self.servers[&server].incarnation;
-                    self.start_fault(kind, ActiveFault::Pause { server, incarnation }, duration);
-                }
+                FaultStep::Pause { target: Target::Servers(vec![server]), duration_ms }
             }
-            6 => {
-                let server = *self.rng.pick(&ids);
-                self.servers.get_mut(&server).expect("known server").fsync_ms = (50, 1200);
-                let duration = self.rng.range(500, 4000);
-                self.start_fault(kind, ActiveFault::SlowFsync { server }, duration);
+            FaultKind::SlowFsync => {
+                let target = Target::Servers(vec![*self.rng.pick(&ids)]);
+                FaultStep::SlowFsync { target, duration_ms: self.rng.range(500, 4000), fsync_ms: (50, 1200) }
             }
-            7 => {
-                let server = *self.rng.pick(&ids);
-                self.servers.get_mut(&server).expect("known server").spike_ms = (50, 800);
-                let duration = self.rng.range(300, 3000);
-                self.start_fault(kind, ActiveFault::LatencySpike { server }, duration);
+            FaultKind::LatencySpike => {
+                let target = Target::Servers(vec![*self.rng.pick(&ids)]);
+                FaultStep::LatencySpike { target, duration_ms: self.rng.range(300, 3000), spike_ms: (50, 800) }
             }
-            8 => {
-                let servers: Vec<ServerId> = ids.iter().copied().filter(|&id| self.is_up(id)).collect();
-                for &server in &servers {
-                    let tear = self.rng.percent(50);
-                    self.crash_server(server, tear);
-                }
-                // Servers come back one at a time, in a random order: the first ones to
-                // return may form a quorum with a different history than the last ones.
-                let mut order = servers.clone();
-                for index in (1..order.len()).rev() {
-                    let other = self.rng.index(index + 1);
-                    order.swap(index, other);
-                }
-                let duration = self.rng.range(100, 2000);
-                let last = order.pop();
-                for server in order {
-                    let delay = self.rng.range(20, duration);
-                    self.start_fault(4, ActiveFault::Crash { server }, delay);
-                }
-                let servers = last.into_iter().collect();
-                self.start_fault(kind, ActiveFault::PowerLoss { servers }, duration);
-            }
-            9 => {
-                // A random group's frames to the rest are dropped, or the other way round;
-                // half of the time the group is the leader.
-                let leader = self.leaders().first().copied();
-                let group: Vec<ServerId> = match leader {
-                    Some(leader) if self.rng.percent(50) => vec![leader],
-                    _ => {
-                        let mut shuffled = ids.clone();
-                        for index in (1..shuffled.len()).rev() {
-                            let other = self.rng.index(index + 1);
-                            shuffled.swap(index, other);
-                        }
-                        let size = self.rng.range(1, (ids.len() / 2).max(1) as u64) as usize;
-                        shuffled[..size].to_vec()
-                    }
-                };
-                let rest: Vec<ServerId> = ids.iter().copied().filter(|id| !group.contains(id)).collect();
-                let outgoing = self.rng.percent(50);
-                let directed: Vec<(ServerId, ServerId)> = World::pairs_between(&group, &rest)
-                    .into_iter()
-                    .map(|(a, b)| if outgoing { (a, b) } else { (b, a) })
-                    .collect();
-                self.stats.partitions += 1;
-                self.cut_one_way(&directed, true);
-                let duration = self.rng.range(200, 3000);
-                self.start_fault(kind, ActiveFault::OneWay { directed }, duration);
-            }
-            10 => {
-                let server = *self.rng.pick(&ids);
+            FaultKind::AsymmetricPartition => self.draw_asymmetric_partition(ids),
+            FaultKind::ClockSkew => {
+                let target = Target::Servers(vec![*self.rng.pick(&ids)]);
                 let jump_ms = match self.rng.below(3) {
                     0 => 0,
                     _ => {
@@ -451,28 +368,69 @@ impl World {
                     }
                 };
                 let rate_permille = if self.rng.percent(30) { 1000 } else { self.rng.range(900, 1100) };
-                self.skew_clock(server, jump_ms, rate_permille);
-                let duration = self.rng.range(500, 4000);
-                self.start_fault(kind, ActiveFault::ClockSkew { server }, duration);
+                let duration_ms = self.rng.range(500, 4000);
+                FaultStep::ClockSkew { target, duration_ms, jump_ms, rate_permille }
             }
-            11 => {
-                let up: Vec<ServerId> = ids.iter().copied().filter(|&id| self.is_up(id)).collect();
-                if up.is_empty() {
-                    return;
-                }
-                let server = *self.rng.pick(&up);
-                let tear = self.rng.percent(50);
-                self.crash_for_corrupt_read(server, tear);
-                let duration = self.rng.range(50, 2000);
-                self.start_fault(kind, ActiveFault::Crash { server }, duration);
+            FaultKind::DiskFull => {
+                let target = Target::Servers(vec![*self.rng.pick(&ids)]);
+                FaultStep::DiskFull { target, duration_ms: self.rng.range(300, 3000) }
             }
-            12 => {
-                let server = *self.rng.pick(&ids);
-                self.servers.get_mut(&server).expect("known server").disk_full = true;
-                let duration = self.rng.range(300, 3000);
-                self.start_fault(kind, ActiveFault::DiskFull { server }, duration);
-            }
-            _ => unreachable!("thirteen fault kinds"),
+        };
+        Some(step)
+    }
+
+    /// A crash of one running server (its restart reading a flipped bit, for a corrupt
+    /// read), or of every running server at once, which come back one by one in a random
+    /// order: the first to return may form a quorum with a different history than the last.
+    fn draw_crash(&mut self, kind: FaultKind, mut up: Vec<ServerId>) -> Option<FaultStep> {
+        if up.is_empty() {
+            return None;
         }
+        let step = match kind {
+            FaultKind::PowerLoss => {
+                self.rng.shuffle(&mut up);
+                let restart_after_ms = Some(self.rng.range(20, 1000));
+                let restart_gap_ms = self.rng.range(10, 500);
+                let order = RestartOrder::Forward;
+                FaultStep::Crash {
+                    target: Target::Servers(up),
+                    tear: Tear::Random,
+                    restart_after_ms,
+                    order,
+                    restart_gap_ms,
+                }
+            }
+            FaultKind::CorruptRead => {
+                let target = Target::Servers(vec![*self.rng.pick(&up)]);
+                FaultStep::CorruptRead { target, restart_after_ms: self.rng.range(50, 2000) }
+            }
+            _ => {
+                let target = Target::Servers(vec![*self.rng.pick(&up)]);
+                let restart_after_ms = Some(self.rng.range(50, 3000));
+                let order = RestartOrder::Forward;
+                FaultStep::Crash { target, tear: Tear::Random, restart_after_ms, order, restart_gap_ms: 0 }
+            }
+        };
+        Some(step)
+    }
+
+    /// A random group's frames to the rest are dropped, or the other way round; half of the
+    /// time the group is the leader.
+    fn draw_asymmetric_partition(&mut self, ids: Vec<ServerId>) -> FaultStep {
+        let leader = self.leaders().first().copied();
+        let group: Vec<ServerId> = match leader {
+            Some(leader) if self.rng.percent(50) => vec![leader],
+            _ => {
+                let mut shuffled = ids.clone();
+                self.rng.shuffle(&mut shuffled);
+                let size = self.rng.range(1, (ids.len() / 2).max(1) as u64) as usize;
+                shuffled[..size].to_vec()
+            }
+        };
+        let rest: Vec<ServerId> = ids.iter().copied().filter(|id| !group.contains(id)).collect();
+        let outgoing = self.rng.percent(50);
+        let (from, to) = if outgoing { (group, rest) } else { (rest, group) };
+        let duration_ms = self.rng.range(200, 3000);
+        FaultStep::AsymmetricPartition { group: Target::Servers(from), to: Some(Target::Servers(to)), duration_ms }
     }
 }

@@ -22,6 +22,7 @@
 //! ([`SimConfig::timeline`]): "crash the leader at 2 s, restart it at 6 s". The
 //! `zk-scenarios` crate reads such timelines from readable scenario files.
 
+pub mod apply;
 pub mod check;
 pub mod client;
 pub mod clock;
@@ -38,7 +39,7 @@ pub mod world;
 use std::panic::{self, AssertUnwindSafe};
 
 pub use check::Violation;
-pub use config::{FaultConfig, SimConfig};
+pub use config::{FaultConfig, FaultKind, SimConfig};
 pub use timeline::{FaultStep, RestartOrder, Target, Tear, TimedFault};
 pub use world::{Clock, Stats, World};
 

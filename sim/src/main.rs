@@ -11,7 +11,7 @@ use zk_sim::{FaultConfig, RunReport, SimConfig};
 
 const USAGE: &str = "usage: zk-sim [--seeds A..B | --seeds N] [--servers N] [--observers N] [--clients N]
               [--faults all|none|kind[=weight],...] [--safety-ms N] [--liveness-ms N]
-              [--trace PATH] [--verbose]
+              [--workload mixed|read-heavy] [--trace PATH] [--verbose]
   --trace PATH  writes the trace of every failing seed (of every seed, with one seed) to PATH;
                 `{seed}` in PATH is replaced by the seed";
 
@@ -56,6 +56,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--liveness-ms" => options.template.liveness_ms_max = number()?,
             "--faults" => options.template.faults = FaultConfig::parse(value)?,
             "--trace" => options.trace = Some(value.clone()),
+            "--workload" => options.template.workload = zk_sim::config::Workload::parse(value)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }

@@ -52,6 +52,15 @@ impl SimRng {
         &items[self.index(items.len())]
     }
 
+    /// Shuffles `items` in place (Fisher–Yates, from the back): every order is equally
+    /// likely, and the draws are one `index` per position, so a seed replays the order.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for index in (1..items.len()).rev() {
+            let other = self.index(index + 1);
+            items.swap(index, other);
+        }
+    }
+
     /// An index chosen with probability proportional to its weight; `None` when every
     /// weight is zero.
     pub fn weighted(&mut self, weights: &[u32]) -> Option<usize> {
@@ -107,5 +116,21 @@ mod tests {
             assert_ne!(rng.weighted(&[0, 2, 0, 1]), Some(0));
         }
         assert_eq!(rng.weighted(&[0, 0]), None);
+    }
+
+    #[test]
+    fn a_shuffle_keeps_every_item_and_replays_with_the_seed() {
+        let shuffled = |seed| {
+            let mut items: Vec<u32> = (0..10).collect();
+            SimRng::new(seed).shuffle(&mut items);
+            items
+        };
+        let mut sorted = shuffled(3);
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..10).collect::<Vec<u32>>());
+        assert_eq!(shuffled(3), shuffled(3));
+        assert_ne!(shuffled(3), (0..10).collect::<Vec<u32>>());
+        let mut empty: [u32; 0] = [];
+        SimRng::new(3).shuffle(&mut empty);
     }
 }

@@ -9,10 +9,10 @@
 //! seed still replays its run exactly. A run without a timeline draws nothing extra and
 //! schedules nothing extra: it is byte for byte the run it always was.
 
-use zk_core::node::RoleName;
 use zk_core::zab::ServerId;
 
-use crate::faults::{ActiveFault, FaultEvent};
+use crate::config::FaultKind;
+use crate::faults::FaultEvent;
 use crate::world::{Event, Phase, World};
 
 /// One scripted step and when it happens.
@@ -112,19 +112,19 @@ pub struct Timeline {
     pub stats: TimelineStats,
 }
 
-/// The fault kind index (in [`crate::config::FAULT_KINDS`]) a step is counted under.
-fn kind_of(step: &FaultStep) -> usize {
+/// The fault kind a step is counted under.
+fn kind_of(step: &FaultStep) -> FaultKind {
     match step {
-        FaultStep::Partition { .. } => 0,
-        FaultStep::Flap { .. } => 3,
-        FaultStep::Crash { .. } | FaultStep::Restart { .. } => 4,
-        FaultStep::Pause { .. } => 5,
-        FaultStep::SlowFsync { .. } => 6,
-        FaultStep::LatencySpike { .. } => 7,
-        FaultStep::AsymmetricPartition { .. } => 9,
-        FaultStep::ClockSkew { .. } => 10,
-        FaultStep::CorruptRead { .. } => 11,
-        FaultStep::DiskFull { .. } => 12,
+        FaultStep::Partition { .. } => FaultKind::Partition,
+        FaultStep::Flap { .. } => FaultKind::Flapping,
+        FaultStep::Crash { .. } | FaultStep::Restart { .. } => FaultKind::Crash,
+        FaultStep::Pause { .. } => FaultKind::Pause,
+        FaultStep::SlowFsync { .. } => FaultKind::SlowFsync,
+        FaultStep::LatencySpike { .. } => FaultKind::LatencySpike,
+        FaultStep::AsymmetricPartition { .. } => FaultKind::AsymmetricPartition,
+        FaultStep::ClockSkew { .. } => FaultKind::ClockSkew,
+        FaultStep::CorruptRead { .. } => FaultKind::CorruptRead,
+        FaultStep::DiskFull { .. } => FaultKind::DiskFull,
     }
 }
 
@@ -137,40 +137,6 @@ impl World {
         }
     }
 
-    /// Resolves a target to server ids, now. Empty when it names nothing that exists.
-    fn resolve(&mut self, target: &Target) -> Vec<ServerId> {
-        let leader = self.leaders().first().copied();
-        match target {
-            Target::Servers(ids) => ids.iter().copied().filter(|id| self.servers.contains_key(id)).collect(),
-            Target::Leader => leader.into_iter().collect(),
-            Target::Follower => {
-                let followers: Vec<ServerId> = self
-                    .servers
-                    .values()
-                    .filter(|server| server.node.as_ref().is_some_and(|node| node.role() == RoleName::Following))
-                    .map(|server| server.id)
-                    .collect();
-                if followers.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![*self.rng.pick(&followers)]
-                }
-            }
-            Target::Quorum => {
-                let voters = self.config.voters as usize;
-                let mut chosen: Vec<ServerId> = leader.into_iter().collect();
-                let mut others: Vec<ServerId> = (1..=self.config.voters).filter(|id| Some(*id) != leader).collect();
-                while chosen.len() < voters / 2 + 1 && !others.is_empty() {
-                    let index = self.rng.index(others.len());
-                    chosen.push(others.remove(index));
-                }
-                chosen
-            }
-            Target::All => self.server_ids(),
-            Target::Crashed => self.timeline.crashed.clone(),
-        }
-    }
-
     /// Carries out scripted step `index`.
     pub(crate) fn timeline_step(&mut self, index: usize) {
         let step = self.config.timeline[index].step.clone();
@@ -179,184 +145,13 @@ impl World {
             self.record(|| format!("SCRIPT skipped (the safety phase is over): {step:?}"));
             return;
         }
-        let applied = self.apply_step(&step);
+        self.record(|| format!("SCRIPT {step:?}"));
+        let applied = self.apply_step(kind_of(&step), &step);
         if applied {
             self.timeline.stats.applied += 1;
         } else {
             self.timeline.stats.skipped += 1;
             self.record(|| format!("SCRIPT skipped (no such target now): {step:?}"));
         }
-    }
-
-    fn apply_step(&mut self, step: &FaultStep) -> bool {
-        let kind = kind_of(step);
-        self.record(|| format!("SCRIPT {step:?}"));
-        match step {
-            FaultStep::Partition { group, from, duration_ms } => {
-                let group = self.resolve(group);
-                let rest = match from {
-                    Some(target) => self.resolve(target),
-                    None => self.server_ids(),
-                };
-                let rest: Vec<ServerId> = rest.into_iter().filter(|id| !group.contains(id)).collect();
-                if group.is_empty() || rest.is_empty() {
-                    return false;
-                }
-                let pairs = World::pairs_between(&group, &rest);
-                self.stats.partitions += 1;
-                self.cut_links(&pairs, true);
-                self.start_fault(kind, ActiveFault::Cut { pairs }, *duration_ms);
-            }
-            FaultStep::Flap { a, b, times, period_ms } => {
-                let a = self.resolve(a);
-                let b = match b {
-                    Some(target) => self.resolve(target),
-                    None => self.server_ids(),
-                };
-                let b: Vec<ServerId> = b.into_iter().filter(|id| !a.contains(id)).collect();
-                if a.is_empty() || b.is_empty() || *times == 0 {
-                    return false;
-                }
-                let pairs = World::pairs_between(&a, &b);
-                let fault =
-                    ActiveFault::ScriptedFlap { pairs, down: false, flips_left: times * 2, period_ms: *period_ms };
-                self.start_fault(kind, fault, 0);
-            }
-            FaultStep::Crash { target, tear, restart_after_ms, order, restart_gap_ms } => {
-                let servers: Vec<ServerId> = self.resolve(target).into_iter().filter(|&id| self.is_up(id)).collect();
-                if servers.is_empty() {
-                    return false;
-                }
-                for &server in &servers {
-                    let tear = match tear {
-                        Tear::Clean => false,
-                        Tear::Torn => true,
-                        Tear::Random => self.rng.percent(50),
-                    };
-                    self.crash_server(server, tear);
-                }
-                match restart_after_ms {
-                    Some(after_ms) => {
-                        let mut order_of_return = servers;
-                        if *order == RestartOrder::Reverse {
-                            order_of_return.reverse();
-                        }
-                        for (position, server) in order_of_return.into_iter().enumerate() {
-                            let delay = after_ms + position as u64 * restart_gap_ms;
-                            self.start_fault(kind, ActiveFault::Crash { server }, delay);
-                        }
-                    }
-                    None => {
-                        for server in servers {
-                            self.faults.injected[kind] += 1;
-                            if !self.timeline.crashed.contains(&server) {
-                                self.timeline.crashed.push(server);
-                            }
-                        }
-                    }
-                }
-            }
-            FaultStep::Restart { target, order, gap_ms } => {
-                let mut servers: Vec<ServerId> =
-                    self.resolve(target).into_iter().filter(|&id| !self.is_up(id)).collect();
-                if servers.is_empty() {
-                    return false;
-                }
-                if *order == RestartOrder::Reverse {
-                    servers.reverse();
-                }
-                self.timeline.crashed.retain(|id| !servers.contains(id));
-                for (position, server) in servers.into_iter().enumerate() {
-                    if position == 0 || *gap_ms == 0 {
-                        self.stats.restarts += 1;
-                        self.start_server(server);
-                    } else {
-                        // A crash fault that has already happened, ending when the server
-                        // is due back; the crash itself was counted when it happened.
-                        self.start_fault(kind, ActiveFault::Crash { server }, position as u64 * gap_ms);
-                        self.faults.injected[kind] -= 1;
-                    }
-                }
-            }
-            FaultStep::Pause { target, duration_ms } => {
-                let servers = self.resolve(target);
-                let mut any = false;
-                for server in servers {
-                    if self.pause_server(server) {
-                        let incarnation = self.servers[&server].incarnation;
-                        self.start_fault(kind, ActiveFault::Pause { server, incarnation }, *duration_ms);
-                        any = true;
-                    }
-                }
-                return any;
-            }
-            FaultStep::SlowFsync { target, duration_ms, fsync_ms } => {
-                let servers = self.resolve(target);
-                if servers.is_empty() {
-                    return false;
-                }
-                for server in servers {
-                    self.servers.get_mut(&server).expect("known server").fsync_ms = *fsync_ms;
-                    self.start_fault(kind, ActiveFault::SlowFsync { server }, *duration_ms);
-                }
-            }
-            FaultStep::LatencySpike { target, duration_ms, spike_ms } => {
-                let servers = self.resolve(target);
-                if servers.is_empty() {
-                    return false;
-                }
-                for server in servers {
-                    self.servers.get_mut(&server).expect("known server").spike_ms = *spike_ms;
-                    self.start_fault(kind, ActiveFault::LatencySpike { server }, *duration_ms);
-                }
-            }
-            FaultStep::AsymmetricPartition { group, to, duration_ms } => {
-                let group = self.resolve(group);
-                let rest = match to {
-                    Some(target) => self.resolve(target),
-                    None => self.server_ids(),
-                };
-                let rest: Vec<ServerId> = rest.into_iter().filter(|id| !group.contains(id)).collect();
-                if group.is_empty() || rest.is_empty() {
-                    return false;
-                }
-                let directed = World::pairs_between(&group, &rest);
-                self.stats.partitions += 1;
-                self.cut_one_way(&directed, true);
-                self.start_fault(kind, ActiveFault::OneWay { directed }, *duration_ms);
-            }
-            FaultStep::ClockSkew { target, duration_ms, jump_ms, rate_permille } => {
-                let servers = self.resolve(target);
-                if servers.is_empty() {
-                    return false;
-                }
-                for server in servers {
-                    self.skew_clock(server, *jump_ms, *rate_permille);
-                    self.start_fault(kind, ActiveFault::ClockSkew { server }, *duration_ms);
-                }
-            }
-            FaultStep::CorruptRead { target, restart_after_ms } => {
-                let servers: Vec<ServerId> = self.resolve(target).into_iter().filter(|&id| self.is_up(id)).collect();
-                if servers.is_empty() {
-                    return false;
-                }
-                for server in servers {
-                    let tear = self.rng.percent(50);
-                    self.crash_for_corrupt_read(server, tear);
-                    self.start_fault(kind, ActiveFault::Crash { server }, *restart_after_ms);
-                }
-            }
-            FaultStep::DiskFull { target, duration_ms } => {
-                let servers = self.resolve(target);
-                if servers.is_empty() {
-                    return false;
-                }
-                for server in servers {
-                    self.servers.get_mut(&server).expect("known server").disk_full = true;
-                    self.start_fault(kind, ActiveFault::DiskFull { server }, *duration_ms);
-                }
-            }
-        }
-        true
     }
 }

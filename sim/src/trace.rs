@@ -64,6 +64,8 @@ pub fn peer_message(message: &PeerMessage) -> String {
         PeerMessage::Refused { session_id, cxid, err } => {
             format!("REFUSED session {session_id:#x} cxid {cxid} {err:?}")
         }
-        PeerMessage::Ping { touched_sessions } => format!("PING ({} sessions)", touched_sessions.len()),
+        PeerMessage::Ping { epoch, round, touched_sessions } => {
+            format!("PING epoch {epoch} round {round} ({} sessions)", touched_sessions.len())
+        }
     }
 }

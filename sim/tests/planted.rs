@@ -56,8 +56,10 @@ fn planted_bug_an_ignored_trunc_replays_a_dead_tail_after_a_restart() {
     // Latency spikes leave proposals in flight when the leader is cut off, so divergent tails
     // (what TRUNC removes) are common enough; elections alone settle too fast for that.
     let faults = "power_loss=3,isolate_leader=3,crash=2,latency_spike=2";
-    let found = found_by(PlantedBug::TruncateIgnored, faults, 0..200, "zab");
-    assert!(found.is_some(), "an ignored TRUNC is found within 200 seeds");
+    // The bug needs a rare interleaving: about one seed in 200 catches it (seeds 100 and 343
+    // of 0..600 before random faults became timeline steps, 209, 382 and 537 since).
+    let found = found_by(PlantedBug::TruncateIgnored, faults, 0..300, "zab");
+    assert!(found.is_some(), "an ignored TRUNC is found within 300 seeds");
 }
 
 #[test]

@@ -8,18 +8,19 @@
 use core::net::IpAddr;
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{ClientOutput, ConnectionId, Node, NodeConfig, Now, Role, Submission, SubmissionKind};
+use super::leader::ForLeader;
+use super::shared::Shared;
+use super::{ClientOutput, ConnectionId, Node, NodeConfig, Now, Role};
 use crate::acl::{self, AuthConfig};
 use crate::database::{ApplyOutcome, Database, Reader};
 use crate::proto::{
     self, perms, Acl, Buffer, ConnectRequest, ConnectResponse, Id, OpCode, Record, ReplyHeader, Request, Response,
-    SyncResponse, XID_AUTH, XID_PING,
+    SyncResponse, XID_PING,
 };
 use crate::request::Preparer;
-use crate::session::{self, SessionConfig};
-use crate::storage::LogEntry;
+use crate::session::{self, SessionConfig, SessionTable};
+use crate::txn::LogEntry;
 use crate::txn::Txn;
-use crate::zab::message::{ForwardedRequest, PeerMessage};
 use crate::ErrorCode;
 
 /// Where a connection is in its life.
@@ -45,18 +46,32 @@ enum ConnectionState {
     },
 }
 
+/// A reply, kept structured until it is encoded once for the wire (and its xid and zxid
+/// recorded for `cons`).
+#[derive(Clone, Debug)]
+struct Reply {
+    xid: i32,
+    /// The zxid its header carries; `None` for an answer that carries no txn of its own (a
+    /// finished sync, a refusal): it takes the last applied zxid when it leaves, so it is
+    /// never older than a reply that left before it.
+    zxid: Option<i64>,
+    err: ErrorCode,
+    response: Response,
+}
+
 /// A request waiting its turn on a connection.
 #[derive(Clone, Debug)]
 enum Pending {
     /// A write or sync whose outcome has not arrived.
     Waiting { xid: i32 },
-    /// A reply ready to go once everything before it has gone.
-    Ready(Vec<u8>),
-    /// An answer that carries no txn of its own (a finished sync, a refusal): its header
-    /// takes the last applied zxid when it leaves, so it is never older than a reply
-    /// that left before it.
-    Answer { xid: i32, err: ErrorCode, response: Response },
-    /// A read to serve once everything before it has gone.
+    /// Ready to go once everything before it has gone.
+    Answered(Answered),
+}
+
+/// A request whose answer is known, or a read that is answered when its turn comes.
+#[derive(Clone, Debug)]
+enum Answered {
+    Reply(Reply),
     Read { xid: i32, request: Request },
 }
 
@@ -301,90 +316,24 @@ fn reply_frame(xid: i32, zxid: i64, err: ErrorCode, response: &Response) -> Vec<
     proto::encode_reply(ReplyHeader { xid, zxid, err: err.code() }, response)
 }
 
-impl Node {
+impl Shared {
     fn output(&mut self, connection: ConnectionId, bytes: Vec<u8>) {
         self.client_out.push_back(ClientOutput::Frame { connection, bytes });
     }
 
-    /// Sends a reply frame and remembers its xid and zxid for `cons`.
-    fn output_reply(&mut self, connection: ConnectionId, bytes: Vec<u8>) {
-        if let (Some(entry), Some(xid), Some(zxid)) = (
-            self.clients.connections.get_mut(&connection),
-            bytes.get(4..8).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
-            bytes.get(8..16).map(|b| i64::from_be_bytes(b.try_into().expect("eight bytes"))),
-        ) {
+    /// Encodes a reply, sends it and remembers its xid and zxid for `cons`.
+    fn output_reply(&mut self, connection: ConnectionId, xid: i32, zxid: i64, err: ErrorCode, response: &Response) {
+        if let Some(entry) = self.clients.connections.get_mut(&connection) {
             entry.stats.last_cxid = i64::from(xid);
             entry.stats.last_zxid = zxid;
         }
-        self.output(connection, bytes);
+        self.output(connection, reply_frame(xid, zxid, err, response));
     }
 
     fn close_connection(&mut self, connection: ConnectionId) {
         if self.clients.connections.contains_key(&connection) {
             self.clients.disconnected(connection, &mut self.database);
             self.client_out.push_back(ClientOutput::Close { connection });
-        }
-    }
-
-    pub(super) fn client_frame(&mut self, connection: ConnectionId, frame: &[u8]) {
-        let Some(state) = self.clients.connections.get(&connection).map(|c| c.state.clone()) else { return };
-        match state {
-            ConnectionState::AwaitingConnect => self.client_connect(connection, frame),
-            // Clients wait for the handshake's answer before sending anything else.
-            ConnectionState::AwaitingSession { .. } | ConnectionState::AwaitingRevalidation { .. } => {
-                self.close_connection(connection)
-            }
-            ConnectionState::Active { session_id, timeout_ms } => {
-                self.client_request(connection, session_id, timeout_ms, frame);
-            }
-        }
-    }
-
-    fn client_connect(&mut self, connection: ConnectionId, frame: &[u8]) {
-        let Ok(request) = ConnectRequest::from_bytes(frame) else {
-            self.close_connection(connection);
-            return;
-        };
-        // Only a serving server takes sessions; a client that has seen a newer zxid than
-        // this server has applied must try another (ZooKeeper refuses it the same way), or
-        // it would see time go backwards.
-        if !self.is_serving() || request.last_zxid_seen > self.database.last_processed_zxid() {
-            self.close_connection(connection);
-            return;
-        }
-        let timeout_ms = self.clients.session_config.negotiate_timeout(request.time_out);
-        let read_only = request.read_only.map(|_| false);
-        if request.session_id == 0 {
-            let session_id = self.clients.next_session_id;
-            self.clients.next_session_id += 1;
-            let entry = self.clients.connections.get_mut(&connection).expect("checked above");
-            entry.state = ConnectionState::AwaitingSession { session_id, timeout_ms, read_only };
-            self.clients.by_session.insert(session_id, connection);
-            self.submit(Submission {
-                origin: self.config.server_id,
-                session_id,
-                cxid: 0,
-                kind: SubmissionKind::CreateSession { timeout_ms },
-            });
-            return;
-        }
-        let session_id = request.session_id;
-        let password = session::session_password(session::ZOOKEEPER_SUPER_SECRET, session_id);
-        if request.passwd.0 != password {
-            self.session_refused(connection, read_only);
-            return;
-        }
-        match &mut self.role {
-            // The leader's session table decides.
-            Role::Leading(leader) => {
-                let valid = leader.revalidate(session_id, self.now);
-                self.session_revalidated(connection, session_id, timeout_ms, read_only, valid);
-            }
-            _ => {
-                let entry = self.clients.connections.get_mut(&connection).expect("checked above");
-                entry.state = ConnectionState::AwaitingRevalidation { session_id, timeout_ms, read_only };
-                self.forward(PeerMessage::Revalidate { session_id });
-            }
         }
     }
 
@@ -404,6 +353,7 @@ impl Node {
         timeout_ms: i32,
         read_only: Option<bool>,
         valid: bool,
+        sessions: Option<&mut SessionTable>,
     ) {
         if !valid {
             self.session_refused(connection, read_only);
@@ -418,12 +368,26 @@ impl Node {
         let entry = self.clients.connections.get_mut(&connection).expect("caller checked");
         entry.state = ConnectionState::Active { session_id, timeout_ms };
         self.clients.by_session.insert(session_id, connection);
-        self.touch_session(session_id, timeout_ms);
+        self.touch_session(sessions, session_id, timeout_ms);
         self.output(connection, session_granted(session_id, timeout_ms, read_only));
     }
 
+    /// A session was used here: the leader's session table (`sessions`, on the leader) is
+    /// touched at once; a learner tells its leader with its next ping.
+    fn touch_session(&mut self, sessions: Option<&mut SessionTable>, session_id: i64, timeout_ms: i32) {
+        match sessions {
+            Some(sessions) => {
+                sessions.touch_with_timeout(session_id, timeout_ms, self.now.monotonic_ms as i64);
+            }
+            None => {
+                self.clients.touched.insert(session_id, timeout_ms);
+            }
+        }
+    }
+
     /// The leader answered a revalidation: every connection waiting on it gets its answer.
-    pub(super) fn revalidated(&mut self, session_id: i64, valid: bool) {
+    /// `sessions` is the leader's session table when this server leads.
+    pub(super) fn revalidated(&mut self, session_id: i64, valid: bool, mut sessions: Option<&mut SessionTable>) {
         let waiting: Vec<(ConnectionId, i32, Option<bool>)> = self
             .clients
             .connections
@@ -439,73 +403,10 @@ impl Node {
             .collect();
         for (connection, timeout_ms, read_only) in waiting {
             if self.clients.connections.contains_key(&connection) {
-                self.session_revalidated(connection, session_id, timeout_ms, read_only, valid);
+                let sessions = sessions.as_deref_mut();
+                self.session_revalidated(connection, session_id, timeout_ms, read_only, valid, sessions);
             }
         }
-    }
-
-    fn touch_session(&mut self, session_id: i64, timeout_ms: i32) {
-        if let Role::Leading(leader) = &mut self.role {
-            leader.touch_session(session_id, timeout_ms, self.now);
-        } else {
-            self.clients.touched.insert(session_id, timeout_ms);
-        }
-    }
-
-    fn client_request(&mut self, connection: ConnectionId, session_id: i64, timeout_ms: i32, frame: &[u8]) {
-        let Ok(decoded) = proto::decode_request(frame) else {
-            self.close_connection(connection);
-            return;
-        };
-        self.touch_session(session_id, timeout_ms);
-        let xid = decoded.header.xid;
-        let request = match decoded.body {
-            Ok(request) => request,
-            Err(error) => {
-                let bytes = reply_frame(xid, self.database.last_processed_zxid(), error.error_code(), &Response::Empty);
-                self.enqueue(connection, "NA", Pending::Ready(bytes));
-                return;
-            }
-        };
-        if let Request::Auth(packet) = &request {
-            // Auth is answered at once, outside the request order, as ZooKeeper does; a
-            // failed login closes the connection.
-            let remote_ip = self.clients.connections[&connection].remote_ip;
-            match acl::authenticate(&self.clients.auth, &packet.scheme, &packet.auth.0, remote_ip) {
-                Ok(ids) => {
-                    let entry = self.clients.connections.get_mut(&connection).expect("checked above");
-                    let err = match acl::add_auth_ids(&mut entry.auth_ids, ids) {
-                        Ok(()) => ErrorCode::Ok,
-                        Err(err) => err,
-                    };
-                    self.output(connection, reply_frame(XID_AUTH, 0, err, &Response::Empty));
-                }
-                Err(err) => {
-                    self.output(connection, reply_frame(XID_AUTH, 0, err, &Response::Empty));
-                    self.close_connection(connection);
-                }
-            }
-            return;
-        }
-        if Preparer::is_write(&request) || matches!(request, Request::Sync(_)) {
-            if !self.enqueue(connection, op_name(request.op_code()), Pending::Waiting { xid }) {
-                return;
-            }
-            let auth_ids = self.clients.connections[&connection].auth_ids.clone();
-            if matches!(self.role, Role::Leading(_)) {
-                self.submit(Submission {
-                    origin: self.config.server_id,
-                    session_id,
-                    cxid: xid,
-                    kind: SubmissionKind::Request { request, auth_ids },
-                });
-            } else {
-                let forwarded = ForwardedRequest::Client { session_id, frame: frame.to_vec(), auth_ids };
-                self.forward(PeerMessage::Request(forwarded));
-            }
-            return;
-        }
-        self.enqueue(connection, op_name(request.op_code()), Pending::Read { xid, request });
     }
 
     /// Queues a request on its connection and sends whatever is ready. Returns false (and
@@ -528,37 +429,24 @@ impl Node {
         loop {
             let Some(entry) = self.clients.connections.get_mut(&connection) else { return };
             let session_id = entry.session_id().unwrap_or(0);
-            match entry.pending.front() {
-                None | Some(Pending::Waiting { .. }) => return,
-                Some(_) => {
-                    let (arrived_ms, op) = entry.arrived_ms.pop_front().expect("in step with pending");
-                    let latency_ms = self.now.monotonic_ms.saturating_sub(arrived_ms);
-                    self.clients.latency.record(latency_ms);
-                    entry.stats.last_op = op;
-                    entry.stats.last_latency_ms = latency_ms;
-                    entry.stats.last_response_ms = self.now.wall_ms;
-                    entry.stats.latency.record(latency_ms);
+            let Some(Pending::Answered(_)) = entry.pending.front() else { return };
+            let Some(Pending::Answered(answered)) = entry.pending.pop_front() else { return };
+            let (arrived_ms, op) = entry.arrived_ms.pop_front().expect("in step with pending");
+            let latency_ms = self.now.monotonic_ms.saturating_sub(arrived_ms);
+            self.clients.latency.record(latency_ms);
+            entry.stats.last_op = op;
+            entry.stats.last_latency_ms = latency_ms;
+            entry.stats.last_response_ms = self.now.wall_ms;
+            entry.stats.latency.record(latency_ms);
+            match answered {
+                Answered::Reply(Reply { xid, zxid, err, response }) => {
+                    let zxid = zxid.unwrap_or_else(|| self.database.last_processed_zxid());
+                    self.output_reply(connection, xid, zxid, err, &response);
                 }
-            }
-            let Some(entry) = self.clients.connections.get_mut(&connection) else { return };
-            match entry.pending.front() {
-                None | Some(Pending::Waiting { .. }) => return,
-                Some(Pending::Ready(_)) => {
-                    let Some(Pending::Ready(bytes)) = entry.pending.pop_front() else { unreachable!() };
-                    self.output_reply(connection, bytes);
-                }
-                Some(Pending::Answer { .. }) => {
-                    let Some(Pending::Answer { xid, err, response }) = entry.pending.pop_front() else {
-                        unreachable!()
-                    };
-                    let zxid = self.database.last_processed_zxid();
-                    self.output_reply(connection, reply_frame(xid, zxid, err, &response));
-                }
-                Some(Pending::Read { .. }) => {
-                    let Some(Pending::Read { xid, request }) = entry.pending.pop_front() else { unreachable!() };
+                Answered::Read { xid, request } => {
                     let zxid = self.database.last_processed_zxid();
                     if matches!(request, Request::Ping) {
-                        self.output_reply(connection, reply_frame(XID_PING, zxid, ErrorCode::Ok, &Response::Empty));
+                        self.output_reply(connection, XID_PING, zxid, ErrorCode::Ok, &Response::Empty);
                         continue;
                     }
                     let auth_ids = entry.auth_ids.clone();
@@ -567,28 +455,21 @@ impl Node {
                     for event in outcome.events {
                         self.output(connection, proto::encode_notification(-1, &event));
                     }
-                    self.output_reply(connection, reply_frame(xid, zxid, outcome.err, &outcome.response));
+                    self.output_reply(connection, xid, zxid, outcome.err, &outcome.response);
                 }
             }
         }
     }
 
     /// Marks the waiting request `xid` of `session_id`'s connection answered.
-    fn answer(&mut self, session_id: i64, xid: i32, answer: Pending) {
+    fn answer(&mut self, session_id: i64, reply: Reply) {
         let Some(&connection) = self.clients.by_session.get(&session_id) else { return };
         let Some(entry) = self.clients.connections.get_mut(&connection) else { return };
         let waiting =
-            entry.pending.iter_mut().find(|pending| matches!(pending, Pending::Waiting { xid: w } if *w == xid));
+            entry.pending.iter_mut().find(|pending| matches!(pending, Pending::Waiting { xid } if *xid == reply.xid));
         if let Some(slot) = waiting {
-            *slot = answer;
+            *slot = Pending::Answered(Answered::Reply(reply));
             self.drain(connection);
-        }
-    }
-
-    /// A learner passes a request to its leader.
-    fn forward(&mut self, message: PeerMessage) {
-        if let Some(leader) = self.leader() {
-            self.send(leader, message);
         }
     }
 
@@ -616,54 +497,158 @@ impl Node {
             Txn::CloseSession { .. } => {
                 // The client that asked for the close gets its reply first; a session that
                 // expired just loses its connection.
-                let bytes = reply_frame(header.cxid, header.zxid, outcome.err, &outcome.response);
-                self.answer(session_id, header.cxid, Pending::Ready(bytes));
+                let reply =
+                    Reply { xid: header.cxid, zxid: Some(header.zxid), err: outcome.err, response: outcome.response };
+                self.answer(session_id, reply);
                 self.close_connection(connection);
             }
             _ => {
-                let bytes = reply_frame(header.cxid, header.zxid, outcome.err, &outcome.response);
-                self.answer(session_id, header.cxid, Pending::Ready(bytes));
+                let reply =
+                    Reply { xid: header.cxid, zxid: Some(header.zxid), err: outcome.err, response: outcome.response };
+                self.answer(session_id, reply);
             }
         }
     }
 
     /// A `sync` finished: every commit the leader had made when it arrived is applied.
     pub(super) fn sync_done(&mut self, session_id: i64, cxid: i32, path: String) {
-        let answer = Pending::Answer { xid: cxid, err: ErrorCode::Ok, response: Response::Sync(SyncResponse { path }) };
-        self.answer(session_id, cxid, answer);
+        let reply =
+            Reply { xid: cxid, zxid: None, err: ErrorCode::Ok, response: Response::Sync(SyncResponse { path }) };
+        self.answer(session_id, reply);
     }
 
-    /// The leader refused a request without making it a txn.
+    /// The leader refused a request without making it a txn. `ConnectionLoss` means the
+    /// leader could not take it at all: the connection is closed, so the client reports
+    /// CONNECTIONLOSS and reconnects, with its session, to a server that can serve it.
     pub(super) fn refused(&mut self, session_id: i64, cxid: i32, err: ErrorCode) {
         // A refused createSession leaves the client without a session: close it so it
         // retries, rather than letting it wait for an answer that will not come.
         if let Some(&connection) = self.clients.by_session.get(&session_id) {
-            if matches!(self.clients.connections[&connection].state, ConnectionState::AwaitingSession { .. }) {
+            let state = &self.clients.connections[&connection].state;
+            if err == ErrorCode::ConnectionLoss || matches!(state, ConnectionState::AwaitingSession { .. }) {
                 self.close_connection(connection);
                 return;
             }
         }
-        self.answer(session_id, cxid, Pending::Answer { xid: cxid, err, response: Response::Empty });
+        self.answer(session_id, Reply { xid: cxid, zxid: None, err, response: Response::Empty });
+    }
+}
+
+impl Node {
+    pub(super) fn client_frame(&mut self, connection: ConnectionId, frame: &[u8]) {
+        let Some(state) = self.shared.clients.connections.get(&connection).map(|c| c.state.clone()) else { return };
+        match state {
+            ConnectionState::AwaitingConnect => self.client_connect(connection, frame),
+            // Clients wait for the handshake's answer before sending anything else.
+            ConnectionState::AwaitingSession { .. } | ConnectionState::AwaitingRevalidation { .. } => {
+                self.shared.close_connection(connection)
+            }
+            ConnectionState::Active { session_id, timeout_ms } => {
+                self.client_request(connection, session_id, timeout_ms, frame);
+            }
+        }
     }
 
-    /// A request from a local client or a learner goes to the leader's pipeline.
-    pub(super) fn submit(&mut self, submission: Submission) {
-        match &self.role {
-            Role::Leading(_) => self.leader_submit(submission),
-            Role::Learning(_) => {
-                let message = match submission.kind {
-                    SubmissionKind::CreateSession { timeout_ms } => {
-                        PeerMessage::Request(ForwardedRequest::CreateSession {
-                            session_id: submission.session_id,
-                            timeout_ms,
-                        })
-                    }
-                    // Only the leader submits other kinds; learners forward client frames.
-                    SubmissionKind::Request { .. }
-                    | SubmissionKind::ExpireSession
-                    | SubmissionKind::DeleteContainer { .. } => return,
-                };
-                self.forward(message);
+    fn client_connect(&mut self, connection: ConnectionId, frame: &[u8]) {
+        let Ok(request) = ConnectRequest::from_bytes(frame) else {
+            self.shared.close_connection(connection);
+            return;
+        };
+        // Only a serving server takes sessions; a client that has seen a newer zxid than
+        // this server has applied must try another (ZooKeeper refuses it the same way), or
+        // it would see time go backwards.
+        if !self.is_serving() || request.last_zxid_seen > self.shared.database.last_processed_zxid() {
+            self.shared.close_connection(connection);
+            return;
+        }
+        let timeout_ms = self.shared.clients.session_config.negotiate_timeout(request.time_out);
+        let read_only = request.read_only.map(|_| false);
+        if request.session_id == 0 {
+            let session_id = self.shared.clients.next_session_id;
+            self.shared.clients.next_session_id += 1;
+            let entry = self.shared.clients.connections.get_mut(&connection).expect("checked above");
+            entry.state = ConnectionState::AwaitingSession { session_id, timeout_ms, read_only };
+            self.shared.clients.by_session.insert(session_id, connection);
+            self.ask_leader(ForLeader::CreateSession { session_id, timeout_ms });
+            return;
+        }
+        let session_id = request.session_id;
+        let password = session::session_password(session::ZOOKEEPER_SUPER_SECRET, session_id);
+        if request.passwd.0 != password {
+            self.shared.session_refused(connection, read_only);
+            return;
+        }
+        // The leader's session table decides, once the leader has confirmed it still leads.
+        let entry = self.shared.clients.connections.get_mut(&connection).expect("checked above");
+        entry.state = ConnectionState::AwaitingRevalidation { session_id, timeout_ms, read_only };
+        self.ask_leader(ForLeader::Revalidate { session_id });
+    }
+
+    fn touch_session(&mut self, session_id: i64, timeout_ms: i32) {
+        let sessions = match &mut self.role {
+            Role::Leading(leader) => leader.sessions_mut(),
+            _ => None,
+        };
+        self.shared.touch_session(sessions, session_id, timeout_ms);
+    }
+
+    fn client_request(&mut self, connection: ConnectionId, session_id: i64, timeout_ms: i32, frame: &[u8]) {
+        let Ok(decoded) = proto::decode_request(frame) else {
+            self.shared.close_connection(connection);
+            return;
+        };
+        self.touch_session(session_id, timeout_ms);
+        let xid = decoded.header.xid;
+        let request = match decoded.body {
+            Ok(request) => request,
+            Err(error) => {
+                let zxid = Some(self.shared.database.last_processed_zxid());
+                let reply = Reply { xid, zxid, err: error.error_code(), response: Response::Empty };
+                self.shared.enqueue(connection, "NA", Pending::Answered(Answered::Reply(reply)));
+                return;
+            }
+        };
+        if let Request::Auth(packet) = &request {
+            // Auth is answered at once, outside the request order, with the request's own
+            // xid, as ZooKeeper does (the Java and C clients send -4, go-zookeeper an
+            // ordinary xid it waits on); a failed login closes the connection.
+            let remote_ip = self.shared.clients.connections[&connection].remote_ip;
+            match acl::authenticate(&self.shared.clients.auth, &packet.scheme, &packet.auth.0, remote_ip) {
+                Ok(ids) => {
+                    let entry = self.shared.clients.connections.get_mut(&connection).expect("checked above");
+                    let err = match acl::add_auth_ids(&mut entry.auth_ids, ids) {
+                        Ok(()) => ErrorCode::Ok,
+                        Err(err) => err,
+                    };
+                    self.shared.output(connection, reply_frame(xid, 0, err, &Response::Empty));
+                }
+                Err(err) => {
+                    self.shared.output(connection, reply_frame(xid, 0, err, &Response::Empty));
+                    self.shared.close_connection(connection);
+                }
+            }
+            return;
+        }
+        if Preparer::is_write(&request) || matches!(request, Request::Sync(_)) {
+            if !self.shared.enqueue(connection, op_name(request.op_code()), Pending::Waiting { xid }) {
+                return;
+            }
+            let auth_ids = self.shared.clients.connections[&connection].auth_ids.clone();
+            self.ask_leader(ForLeader::Client { session_id, xid, request, frame, auth_ids });
+            return;
+        }
+        self.shared.enqueue(connection, op_name(request.op_code()), Pending::Answered(Answered::Read { xid, request }));
+    }
+
+    /// The one way a client's request reaches the leader: a leader takes it at once
+    /// ([`super::leader::Leader::request`]); a learner sends it to its leader, which takes it in
+    /// `Leader::forwarded`. A node with no leader drops it.
+    fn ask_leader(&mut self, request: ForLeader<'_>) {
+        match &mut self.role {
+            Role::Leading(leader) => leader.request(&mut self.shared, request),
+            Role::Learning(learner) => {
+                let leader = learner.leader;
+                self.shared.send(leader, request.into_message());
             }
             Role::Looking(_) | Role::Stopped { .. } => {}
         }

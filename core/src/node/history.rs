@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use crate::storage::LogEntry;
+use crate::txn::LogEntry;
 use crate::zab::message::HistorySummary;
 use crate::zab::{epoch_of, make_zxid};
 

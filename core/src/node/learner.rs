@@ -8,8 +8,12 @@
 //!
 //! Reference: Zab paper, section III; ZooKeeper's `Learner`, `Follower`, `Observer`.
 
-use super::{Node, Role};
-use crate::storage::{self, LogEntry};
+use super::shared::Shared;
+use super::timers::{Deadlines, Timer};
+use super::NodeConfig;
+use crate::ondisk;
+
+use crate::txn::LogEntry;
 use crate::zab::message::{LearnerRole, PeerMessage, SyncMode};
 use crate::zab::{epoch_of, ServerId};
 use std::sync::Arc;
@@ -44,11 +48,11 @@ pub(super) struct Learner {
     pub(super) leader: ServerId,
     role: LearnerRole,
     phase: Phase,
-    /// The leader is given up on if silent until here.
-    pub(super) deadline_ms: u64,
-    /// During discovery, when to say hello again: the first FOLLOWERINFO may have been lost
-    /// (a link that broke and came back, a leader-elect that had to elect again).
-    info_resend_ms: u64,
+    /// [`Timer::LeaderSilence`]: the leader is given up on if silent until here.
+    /// [`Timer::HelloResend`], during discovery: when to say hello again, as the first
+    /// FOLLOWERINFO may have been lost (a link that broke and came back, a leader-elect
+    /// that had to elect again).
+    timers: Deadlines,
     /// The last ACK sent.
     acked_zxid: i64,
 }
@@ -62,117 +66,142 @@ impl Learner {
         matches!(self.phase, Phase::Broadcast { .. })
     }
 
-    pub(super) fn poll_timeout(&self) -> u64 {
-        if self.phase == Phase::Discovery {
-            self.deadline_ms.min(self.info_resend_ms)
-        } else {
-            self.deadline_ms
+    /// The learner's invariants, checked after every input in debug builds.
+    pub(super) fn check_invariants(&self, shared: &Shared) {
+        let config = &shared.config;
+        assert_ne!(self.leader, config.server_id, "a learner does not follow itself");
+        let observes = config.observers.contains(&config.server_id);
+        assert_eq!(self.role == LearnerRole::Observer, observes, "observers observe; voters follow");
+        let epoch = match self.phase {
+            Phase::Discovery => None,
+            Phase::EpochPersisting { epoch }
+            | Phase::AwaitingSync { epoch }
+            | Phase::Synchronization { epoch, .. }
+            | Phase::Broadcast { epoch } => Some(epoch),
+        };
+        if let Some(epoch) = epoch {
+            assert!(epoch <= shared.accepted_epoch, "a learner takes no epoch below its acceptedEpoch");
         }
+        if let Phase::Broadcast { epoch } = self.phase {
+            assert_eq!(shared.current_epoch, epoch, "a learner in broadcast has adopted its leader's epoch");
+        }
+    }
+
+    /// The timers that wake a learner, in the order [`Learner::timeout`] fires them.
+    fn wakers(&self) -> &'static [Timer] {
+        if self.phase == Phase::Discovery {
+            &[Timer::LeaderSilence, Timer::HelloResend]
+        } else {
+            &[Timer::LeaderSilence]
+        }
+    }
+
+    /// The earliest deadline among the timers that wake this learner.
+    pub(super) fn poll_timeout(&self) -> u64 {
+        let deadline = super::timers::earliest(self.wakers().iter().map(|timer| self.timers.get(*timer)));
+        deadline.expect("a learner always watches its leader's silence")
+    }
+
+    /// Whether the leader has been silent past its limit at `now_ms`.
+    pub(super) fn leader_silent(&self, now_ms: u64) -> bool {
+        self.timers.is_due(Timer::LeaderSilence, now_ms)
+    }
+
+    /// Gives the leader `limit_ticks` more ticks to be heard from.
+    fn hear_from_leader(&mut self, config: &NodeConfig, now_ms: u64, limit_ticks: u64) {
+        self.timers.set(Timer::LeaderSilence, now_ms + limit_ticks * config.tick_ms());
     }
 }
 
-impl Node {
-    /// How often a learner in discovery repeats FOLLOWERINFO. A leader-elect still finishing
-    /// its election keeps a hello that arrives early, so a repeat is only for one that was
-    /// lost; it decides within about one finalize wait of its learners, so waiting a whole
-    /// tick would add up to a tick to a failover that needs one.
-    fn discovery_resend_ms(&self) -> u64 {
-        self.config.tick_ms().min(self.config.election_finalize_wait_ms.max(1))
+/// How often a learner in discovery repeats FOLLOWERINFO. A leader-elect still finishing
+/// its election keeps a hello that arrives early, so a repeat is only for one that was
+/// lost; it decides within about one finalize wait of its learners, so waiting a whole
+/// tick would add up to a tick to a failover that needs one.
+fn discovery_resend_ms(config: &NodeConfig) -> u64 {
+    config.tick_ms().min(config.election_finalize_wait_ms.max(1))
+}
+
+impl Learner {
+    /// A learner of `leader` in discovery (Zab, phase 1), saying hello.
+    pub(super) fn start(shared: &mut Shared, leader: ServerId, role: LearnerRole) -> Learner {
+        shared.early_hellos.clear();
+        let now_ms = shared.now.monotonic_ms;
+        let mut timers = Deadlines::default();
+        timers.set(Timer::HelloResend, now_ms + discovery_resend_ms(&shared.config));
+        let mut learner = Learner { leader, role, phase: Phase::Discovery, timers, acked_zxid: 0 };
+        learner.hear_from_leader(&shared.config, now_ms, shared.config.init_limit_ticks);
+        learner.send_info(shared);
+        learner
     }
 
-    pub(super) fn become_learner(&mut self, leader: ServerId, observer: bool) {
-        self.early_hellos.clear();
-        let role = if observer { LearnerRole::Observer } else { LearnerRole::Follower };
-        let deadline_ms = self.now.monotonic_ms + self.config.init_limit_ticks * self.config.tick_ms();
-        let info_resend_ms = self.now.monotonic_ms + self.discovery_resend_ms();
-        self.role = Role::Learning(Box::new(Learner {
-            leader,
-            role,
-            phase: Phase::Discovery,
-            deadline_ms,
-            info_resend_ms,
-            acked_zxid: 0,
-        }));
-        self.learner_send_info();
-    }
-
-    fn learner(&mut self) -> &mut Learner {
-        match &mut self.role {
-            Role::Learning(learner) => learner,
-            _ => unreachable!("called only while learning"),
-        }
-    }
-
-    fn learner_ref(&self) -> &Learner {
-        match &self.role {
-            Role::Learning(learner) => learner,
-            _ => unreachable!("called only while learning"),
-        }
-    }
-
-    fn learner_send_info(&mut self) {
-        let learner = self.learner_ref();
+    fn send_info(&self, shared: &mut Shared) {
         let message = PeerMessage::LearnerInfo {
-            role: learner.role,
-            accepted_epoch: self.accepted_epoch,
-            history: self.history.summary(),
+            role: self.role,
+            accepted_epoch: shared.accepted_epoch,
+            history: shared.history.summary(),
         };
-        let leader = learner.leader;
-        self.send(leader, message);
+        let leader = self.leader;
+        shared.send(leader, message);
     }
 
-    pub(super) fn learner_link_up(&mut self, peer: ServerId) {
-        let learner = self.learner_ref();
+    pub(super) fn link_up(&mut self, shared: &mut Shared, peer: ServerId) {
         // The decision may have come before the link to the leader was up; say hello now.
-        if learner.leader == peer && learner.phase == Phase::Discovery {
-            self.learner_send_info();
+        if self.leader == peer && self.phase == Phase::Discovery {
+            self.send_info(shared);
         }
     }
 
-    pub(super) fn learner_timeout(&mut self) {
-        let now_ms = self.now.monotonic_ms;
-        if now_ms >= self.learner_ref().deadline_ms {
-            // The leader went silent for longer than the limit: elect again.
-            self.become_looking();
-            return;
-        }
-        if self.learner_ref().phase == Phase::Discovery && now_ms >= self.learner_ref().info_resend_ms {
-            self.learner().info_resend_ms = now_ms + self.discovery_resend_ms();
-            self.learner_send_info();
+    /// Fires the due timers that wake a learner: a hello resent during discovery. A
+    /// learner whose leader went silent past its limit never gets here:
+    /// [`Node::expire_lease`] runs before every input.
+    pub(super) fn timeout(&mut self, shared: &mut Shared) {
+        let now_ms = shared.now.monotonic_ms;
+        for &timer in self.wakers() {
+            if !self.timers.is_due(timer, now_ms) {
+                continue;
+            }
+            match timer {
+                Timer::HelloResend => {
+                    self.timers.set(Timer::HelloResend, now_ms + discovery_resend_ms(&shared.config));
+                    self.send_info(shared);
+                }
+                // Read by the lease check, not fired; a leader's timers are not a learner's.
+                Timer::LeaderSilence
+                | Timer::Ping
+                | Timer::InitLimit
+                | Timer::SessionExpiry
+                | Timer::ContainerCheck => {}
+            }
         }
     }
 
     /// A protocol step the learner cannot take (an epoch older than one it accepted, a
     /// sync that does not fit its log): go back to election rather than guess.
-    fn learner_give_up(&mut self) {
-        self.become_looking();
+    fn give_up(&mut self, shared: &mut Shared) {
+        shared.step_down();
     }
 
-    pub(super) fn learner_message(&mut self, from: ServerId, message: PeerMessage) {
-        if from != self.learner_ref().leader {
+    pub(super) fn message(&mut self, shared: &mut Shared, from: ServerId, message: PeerMessage) {
+        if from != self.leader {
             return;
         }
-        let limit_ticks = if self.learner_ref().is_up_to_date() {
-            self.config.sync_limit_ticks
-        } else {
-            self.config.init_limit_ticks
-        };
-        let deadline_ms = self.now.monotonic_ms + limit_ticks * self.config.tick_ms();
-        self.learner().deadline_ms = deadline_ms;
-        let phase = self.learner_ref().phase;
+        let limit_ticks =
+            if self.is_up_to_date() { shared.config.sync_limit_ticks } else { shared.config.init_limit_ticks };
+        self.hear_from_leader(&shared.config, shared.now.monotonic_ms, limit_ticks);
+        let phase = self.phase;
         match (message, phase) {
             (PeerMessage::LeaderInfo { epoch }, Phase::Discovery) => {
-                if epoch < self.accepted_epoch {
+                if epoch < shared.accepted_epoch {
                     // ZooKeeper: "Leaders epoch is less than accepted epoch".
-                    self.learner_give_up();
+                    self.give_up(shared);
                     return;
                 }
-                if epoch > self.accepted_epoch {
-                    self.accepted_epoch = epoch;
-                    self.persistence.accepted_epoch(epoch);
+                if epoch > shared.accepted_epoch {
+                    shared.accepted_epoch = epoch;
+                    shared.persistence.accepted_epoch(epoch);
                 }
-                self.learner().phase = Phase::EpochPersisting { epoch };
-                self.learner_durable();
+                self.phase = Phase::EpochPersisting { epoch };
+                self.durable(shared);
             }
             // A second LEADERINFO answers a repeated FOLLOWERINFO: already handled.
             (
@@ -180,162 +209,274 @@ impl Node {
                 Phase::EpochPersisting { epoch: current } | Phase::AwaitingSync { epoch: current },
             ) if epoch == current => {}
             (PeerMessage::Sync { mode, entries, committed_zxid }, Phase::AwaitingSync { epoch }) => {
-                if !self.learner_apply_sync(mode, entries) {
-                    self.learner_give_up();
+                if !self.apply_sync(shared, mode, entries) {
+                    self.give_up(shared);
                     return;
                 }
-                self.learner().phase = Phase::Synchronization { epoch, committed_zxid, new_leader: None };
+                self.phase = Phase::Synchronization { epoch, committed_zxid, new_leader: None };
             }
             (PeerMessage::NewLeader { zxid }, Phase::Synchronization { epoch, committed_zxid, new_leader: None }) => {
                 if epoch_of(zxid) != epoch {
-                    self.learner_give_up();
+                    self.give_up(shared);
                     return;
                 }
-                let sequence = self.persistence.mark();
+                let sequence = shared.persistence.mark();
                 let new_leader = Some(NewLeader::AwaitingSyncDurable { zxid, sequence });
-                self.learner().phase = Phase::Synchronization { epoch, committed_zxid, new_leader };
-                self.learner_durable();
+                self.phase = Phase::Synchronization { epoch, committed_zxid, new_leader };
+                self.durable(shared);
             }
             (PeerMessage::Proposal(entry), Phase::Synchronization { .. } | Phase::Broadcast { .. }) => {
-                if self.learner_ref().is_observer() || !self.learner_append(entry) {
-                    self.learner_give_up();
+                if self.is_observer() || !self.append(shared, entry) {
+                    self.give_up(shared);
                 }
             }
-            (PeerMessage::Commit { zxid }, Phase::Synchronization { epoch, committed_zxid, new_leader }) => {
-                let committed_zxid = committed_zxid.max(zxid);
-                self.learner().phase = Phase::Synchronization { epoch, committed_zxid, new_leader };
+            (PeerMessage::Commit { zxid }, Phase::Synchronization { .. } | Phase::Broadcast { .. }) => {
+                self.commit(shared, zxid);
             }
-            (PeerMessage::Commit { zxid }, Phase::Broadcast { .. }) => self.apply_committed(zxid),
-            (PeerMessage::Inform(entry), Phase::Synchronization { epoch, committed_zxid, new_leader }) => {
+            (PeerMessage::Inform(entry), Phase::Synchronization { .. } | Phase::Broadcast { .. }) => {
                 let zxid = entry.zxid();
-                if !self.learner_ref().is_observer() || !self.learner_append(entry) {
-                    self.learner_give_up();
+                if !self.is_observer() || !self.append(shared, entry) {
+                    self.give_up(shared);
                     return;
                 }
-                let committed_zxid = committed_zxid.max(zxid);
-                self.learner().phase = Phase::Synchronization { epoch, committed_zxid, new_leader };
-            }
-            (PeerMessage::Inform(entry), Phase::Broadcast { .. }) => {
-                let zxid = entry.zxid();
-                if !self.learner_ref().is_observer() || !self.learner_append(entry) {
-                    self.learner_give_up();
-                    return;
-                }
-                self.apply_committed(zxid);
+                self.commit(shared, zxid);
             }
             (
                 PeerMessage::UpToDate,
                 Phase::Synchronization { epoch, committed_zxid, new_leader: Some(NewLeader::Acked) },
             ) => {
-                self.learner().phase = Phase::Broadcast { epoch };
-                self.settle_epoch(epoch);
-                self.apply_committed(committed_zxid);
-                let deadline_ms = self.now.monotonic_ms + self.config.sync_limit_ticks * self.config.tick_ms();
-                self.learner().deadline_ms = deadline_ms;
+                self.phase = Phase::Broadcast { epoch };
+                shared.settle_epoch(epoch);
+                shared.apply_committed(committed_zxid, &mut |_| {});
+                self.hear_from_leader(&shared.config, shared.now.monotonic_ms, shared.config.sync_limit_ticks);
             }
-            (PeerMessage::Ping { .. }, Phase::Synchronization { .. } | Phase::Broadcast { .. }) => {
-                let touched_sessions = self.clients.take_touched();
-                self.send(from, PeerMessage::Ping { touched_sessions });
+            (
+                PeerMessage::Ping { epoch, round, .. },
+                Phase::Synchronization { epoch: mine, .. } | Phase::Broadcast { epoch: mine },
+            ) if epoch == mine => {
+                // Echoing the round tells the leader this server still follows it in its
+                // epoch (what confirms its syncs).
+                let touched_sessions = shared.clients.take_touched();
+                shared.send(from, PeerMessage::Ping { epoch, round, touched_sessions });
             }
             (PeerMessage::SyncDone { session_id, cxid, path }, Phase::Broadcast { .. }) => {
-                self.sync_done(session_id, cxid, path);
+                shared.sync_done(session_id, cxid, path);
             }
             (PeerMessage::Refused { session_id, cxid, err }, Phase::Broadcast { .. }) => {
-                self.refused(session_id, cxid, err);
+                shared.refused(session_id, cxid, err);
             }
             (PeerMessage::Revalidated { session_id, valid }, Phase::Broadcast { .. }) => {
-                self.revalidated(session_id, valid);
+                shared.revalidated(session_id, valid, None);
             }
             // Anything else is out of place; a leader that sends it is confused or stale.
             // Pings during discovery are harmless and ignored.
             (PeerMessage::Ping { .. }, _) => {}
-            _ => self.learner_give_up(),
+            _ => self.give_up(shared),
+        }
+    }
+
+    /// The leader committed up to `zxid`: applied at once in broadcast, remembered until
+    /// UPTODATE during synchronization (a learner applies nothing before it is up to date).
+    fn commit(&mut self, shared: &mut Shared, zxid: i64) {
+        match &mut self.phase {
+            Phase::Synchronization { committed_zxid, .. } => *committed_zxid = (*committed_zxid).max(zxid),
+            Phase::Broadcast { .. } => shared.apply_committed(zxid, &mut |_| {}),
+            Phase::Discovery | Phase::EpochPersisting { .. } | Phase::AwaitingSync { .. } => {}
         }
     }
 
     /// Levels the log as the leader says, then appends the synced txns. Returns false when
     /// the sync does not fit this log.
-    fn learner_apply_sync(&mut self, mode: SyncMode, entries: Vec<LogEntry>) -> bool {
+    fn apply_sync(&mut self, shared: &mut Shared, mode: SyncMode, entries: Vec<LogEntry>) -> bool {
         match mode {
             SyncMode::Diff => {}
             SyncMode::Trunc { zxid } => {
-                let holds = zxid == self.history.base_zxid() || self.history.get(zxid).is_some();
+                let holds = zxid == shared.history.base_zxid() || shared.history.get(zxid).is_some();
                 // Applied txns are committed and never truncated; a leader asking for that
                 // is wrong about this server's log.
-                if !holds || zxid < self.database.last_processed_zxid() {
+                if !holds || zxid < shared.database.last_processed_zxid() {
                     return false;
                 }
-                self.history.truncate_after(zxid);
-                self.persistence.truncate(zxid);
+                shared.history.truncate_after(zxid);
+                shared.persistence.truncate(zxid);
             }
             SyncMode::Snap { zxid, snapshot } => {
                 let snapshot = snapshot.into_bytes();
-                let Ok(decoded) = storage::decode_snapshot(&snapshot) else { return false };
+                let Ok(decoded) = ondisk::decode_snapshot(&snapshot) else { return false };
                 if decoded.zxid != zxid {
                     return false;
                 }
-                self.database = decoded.into_database(self.config.watches_max);
-                self.history.reset(zxid);
-                self.committed_zxid = zxid;
-                self.applied_since_snapshot = 0;
-                self.persistence.install_snapshot(zxid, snapshot, 0);
+                shared.database = decoded.into_database(shared.config.watches_max);
+                shared.history.reset(zxid);
+                shared.committed_zxid = zxid;
+                shared.applied_since_snapshot = 0;
+                shared.persistence.install_snapshot(zxid, snapshot, 0);
             }
         }
-        entries.into_iter().all(|entry| self.learner_append(entry))
+        entries.into_iter().all(|entry| self.append(shared, entry))
     }
 
     /// Appends a txn that must chain from the log's last one.
-    fn learner_append(&mut self, entry: impl Into<Arc<LogEntry>>) -> bool {
+    fn append(&mut self, shared: &mut Shared, entry: impl Into<Arc<LogEntry>>) -> bool {
         let entry = entry.into();
-        if entry.prev_zxid != self.history.last_zxid() || entry.zxid() <= self.history.last_zxid() {
+        if entry.prev_zxid != shared.history.last_zxid() || entry.zxid() <= shared.history.last_zxid() {
             return false;
         }
-        let _ = self.log_entry(entry);
+        let _ = shared.log_entry(entry);
         true
     }
 
     /// Durability moved: send whatever acknowledgement it now allows.
-    pub(super) fn learner_durable(&mut self) {
-        let durable = self.persistence.durable;
-        let leader = self.learner_ref().leader;
-        match self.learner_ref().phase {
+    pub(super) fn durable(&mut self, shared: &mut Shared) {
+        let durable = shared.persistence.durable;
+        let leader = self.leader;
+        match self.phase {
             Phase::EpochPersisting { epoch } if durable.accepted_epoch >= epoch => {
-                self.learner().phase = Phase::AwaitingSync { epoch };
+                self.phase = Phase::AwaitingSync { epoch };
                 let message =
-                    PeerMessage::AckEpoch { current_epoch: self.current_epoch, history: self.history.summary() };
-                self.send(leader, message);
+                    PeerMessage::AckEpoch { current_epoch: shared.current_epoch, history: shared.history.summary() };
+                shared.send(leader, message);
             }
             Phase::Synchronization { epoch, committed_zxid, new_leader: Some(step) } => match step {
                 NewLeader::AwaitingSyncDurable { zxid, sequence } if durable.sequence >= sequence => {
                     // Only now, with every synced txn on disk, may the new epoch become
                     // this server's currentEpoch (ZOOKEEPER-4643).
-                    self.current_epoch = epoch;
-                    self.persistence.current_epoch(epoch);
+                    shared.current_epoch = epoch;
+                    shared.persistence.current_epoch(epoch);
                     let new_leader = Some(NewLeader::AwaitingEpochDurable { zxid });
-                    self.learner().phase = Phase::Synchronization { epoch, committed_zxid, new_leader };
+                    self.phase = Phase::Synchronization { epoch, committed_zxid, new_leader };
                 }
                 NewLeader::AwaitingEpochDurable { zxid } if durable.current_epoch == epoch => {
                     let new_leader = Some(NewLeader::Acked);
-                    self.learner().phase = Phase::Synchronization { epoch, committed_zxid, new_leader };
-                    self.learner().acked_zxid = durable.zxid;
-                    self.send(leader, PeerMessage::AckNewLeader { zxid, durable_zxid: durable.zxid });
+                    self.phase = Phase::Synchronization { epoch, committed_zxid, new_leader };
+                    self.acked_zxid = durable.zxid;
+                    shared.send(leader, PeerMessage::AckNewLeader { zxid, durable_zxid: durable.zxid });
                 }
-                NewLeader::Acked => self.learner_ack(),
+                NewLeader::Acked => self.ack(shared),
                 _ => {}
             },
-            Phase::Broadcast { .. } => self.learner_ack(),
+            Phase::Broadcast { .. } => self.ack(shared),
             _ => {}
         }
     }
 
     /// ACK every proposal that is now durable (one cumulative ACK).
-    fn learner_ack(&mut self) {
-        let durable_zxid = self.persistence.durable.zxid;
-        let learner = self.learner();
-        if learner.role == LearnerRole::Follower && durable_zxid > learner.acked_zxid {
-            learner.acked_zxid = durable_zxid;
-            let leader = learner.leader;
-            self.send(leader, PeerMessage::Ack { zxid: durable_zxid });
+    fn ack(&mut self, shared: &mut Shared) {
+        let durable_zxid = shared.persistence.durable.zxid;
+        if self.role == LearnerRole::Follower && durable_zxid > self.acked_zxid {
+            self.acked_zxid = durable_zxid;
+            let leader = self.leader;
+            shared.send(leader, PeerMessage::Ack { zxid: durable_zxid });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The learner's steps, one input at a time, with the exact messages and storage
+    //! requests they produce. Reference: Zab paper, section III; ZOOKEEPER-3911, -4643.
+
+    use std::collections::BTreeSet;
+
+    use super::Learner;
+    use crate::node::shared::Shared;
+    use crate::node::{NodeConfig, Now, PeerTransmit, StorageOp};
+    use crate::txn::LogEntry;
+    use crate::txn::{Txn, TxnHeader};
+    use crate::zab::make_zxid;
+    use crate::zab::message::{HistorySummary, LearnerRole, PeerMessage, SyncMode};
+
+    const NOW: Now = Now { monotonic_ms: 1_000, wall_ms: 1_700_000_000_000 };
+
+    /// Server 2 of three voters, fresh from an empty data directory.
+    fn shared() -> Shared {
+        let voters: BTreeSet<u64> = [1, 2, 3].into_iter().collect();
+        Shared::new(
+            NodeConfig::ensemble(2, voters, BTreeSet::new()),
+            crate::ondisk::recover(&crate::ondisk::RecoveryInput::default()).expect("an empty directory"),
+            NOW,
+        )
+    }
+
+    fn sent(shared: &mut Shared) -> Vec<PeerTransmit> {
+        shared.peer_out.drain(..).collect()
+    }
+
+    fn to_leader(message: PeerMessage) -> PeerTransmit {
+        PeerTransmit { to: 1, message }
+    }
+
+    /// Seals what the step asked storage for, reports it durable, and returns its
+    /// operations.
+    fn persist(shared: &mut Shared) -> Vec<StorageOp> {
+        let request = shared.persistence.seal(shared.history.last_zxid()).expect("a storage request");
+        assert!(shared.persistence.persisted(request.token), "the request moves the durable watermark");
+        request.ops
+    }
+
+    /// A follower of server 1 that has acknowledged epoch 1.
+    fn follower_in_epoch_1(shared: &mut Shared) -> Learner {
+        let mut learner = Learner::start(shared, 1, LearnerRole::Follower);
+        learner.message(shared, 1, PeerMessage::LeaderInfo { epoch: 1 });
+        let _ = persist(shared);
+        learner.durable(shared);
+        let _ = sent(shared);
+        learner
+    }
+
+    #[test]
+    fn a_follower_says_hello_and_acks_the_new_epoch_only_once_it_is_durable() {
+        let mut shared = shared();
+        let mut learner = Learner::start(&mut shared, 1, LearnerRole::Follower);
+        let empty = HistorySummary { base_zxid: 0, epoch_ends: Vec::new() };
+        let hello = PeerMessage::LearnerInfo { role: LearnerRole::Follower, accepted_epoch: 0, history: empty.clone() };
+        assert_eq!(sent(&mut shared), vec![to_leader(hello)]);
+        learner.message(&mut shared, 1, PeerMessage::LeaderInfo { epoch: 1 });
+        assert_eq!(sent(&mut shared), Vec::new(), "ACKEPOCH waits for acceptedEpoch to be durable");
+        assert_eq!(persist(&mut shared), vec![StorageOp::AcceptedEpoch(1)]);
+        learner.durable(&mut shared);
+        let ack = PeerMessage::AckEpoch { current_epoch: 0, history: empty };
+        assert_eq!(sent(&mut shared), vec![to_leader(ack)]);
+        assert_eq!(shared.transition, None);
+        learner.check_invariants(&shared);
+    }
+
+    #[test]
+    fn newleader_is_acked_only_after_the_synced_log_and_then_the_new_epoch_are_durable() {
+        let mut shared = shared();
+        let mut learner = follower_in_epoch_1(&mut shared);
+        let zxid = make_zxid(0, 1);
+        let header = TxnHeader { session_id: 5, cxid: 0, zxid, time_ms: NOW.wall_ms };
+        let entry = LogEntry { prev_zxid: 0, header, txn: Txn::CreateSession { timeout_ms: 30_000 } };
+        let sync = PeerMessage::Sync { mode: SyncMode::Diff, entries: vec![entry], committed_zxid: zxid };
+        learner.message(&mut shared, 1, sync);
+        learner.message(&mut shared, 1, PeerMessage::NewLeader { zxid: make_zxid(1, 0) });
+        assert_eq!(sent(&mut shared), Vec::new());
+        // ZOOKEEPER-4643: the synced txns are durable before currentEpoch is written...
+        let ops = persist(&mut shared);
+        assert!(
+            matches!(ops.as_slice(), [StorageOp::AppendLog { first_zxid, last_zxid, .. }] if *first_zxid == zxid && *last_zxid == zxid),
+            "{ops:?}"
+        );
+        learner.durable(&mut shared);
+        assert_eq!(sent(&mut shared), Vec::new(), "NEWLEADER is not acked before currentEpoch is durable");
+        assert_eq!(shared.current_epoch, 1);
+        // ... and NEWLEADER is acked only once both are (ZOOKEEPER-3911).
+        assert_eq!(persist(&mut shared), vec![StorageOp::CurrentEpoch(1)]);
+        learner.durable(&mut shared);
+        let ack = PeerMessage::AckNewLeader { zxid: make_zxid(1, 0), durable_zxid: zxid };
+        assert_eq!(sent(&mut shared), vec![to_leader(ack)]);
+        learner.check_invariants(&shared);
+    }
+
+    #[test]
+    fn a_leaderinfo_below_the_accepted_epoch_makes_the_learner_give_up() {
+        let mut shared = shared();
+        shared.accepted_epoch = 3;
+        let mut learner = Learner::start(&mut shared, 1, LearnerRole::Follower);
+        let _ = sent(&mut shared);
+        learner.message(&mut shared, 1, PeerMessage::LeaderInfo { epoch: 2 });
+        assert_eq!(shared.transition, Some(crate::node::shared::Transition::Looking));
+        assert_eq!(sent(&mut shared), Vec::new());
     }
 }

@@ -5,41 +5,48 @@
 //! current time (`handle_*`) and carries out what it asks for (`poll_*`). See [`Node`] for
 //! the call order.
 //!
-//! The node runs ZooKeeper Atomic Broadcast in one of these roles, each a type with its
-//! own handlers: looking (Fast Leader Election, [`crate::zab::election`]), leading
-//! (`leader.rs`: discovery, synchronization of each learner, broadcast) and learning
-//! (`learner.rs`: a follower or an observer in the same three phases). Client connections
-//! (`client.rs`) are served only while the node is in broadcast.
+//! A node is the state every role uses (`shared.rs`: configuration, database, history,
+//! persistence, epochs, client connections, outboxes, the clock) plus its current role,
+//! each a type with its own handlers that take the shared state as an argument: looking
+//! (Fast Leader Election, [`crate::zab::election`]), leading (`leader.rs`: discovery,
+//! synchronization of each learner, broadcast; `leader/rounds.rs`: confirmation rounds and
+//! the syncs and revalidations that wait for them; `leader/forwarded.rs`: the requests a
+//! server's clients make of the leader, taken locally or forwarded by a learner) and learning (`learner.rs`: a follower
+//! or an observer in the same three phases). A role's code runs only while the node holds
+//! that role; a handler that must leave it (step down, stop) asks through the shared
+//! state, and the node makes the change when the handler returns. A leader's and a
+//! learner's timers are named ([`timers`]: one enum, one deadline table per role).
+//! Client connections (`client.rs`) are served only while the node is in broadcast.
 
 mod client;
 mod history;
 mod leader;
 mod learner;
 mod persist;
+mod shared;
+mod timers;
 
 use core::net::IpAddr;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 pub use client::{ConnectionStats, RequestLatency};
 pub use persist::{Durable, PersistRequest, PersistToken, StorageOp};
 
 use crate::acl::AuthConfig;
 use crate::database::Database;
-use crate::proto::Acl;
+use crate::ondisk::Recovered;
 use crate::request::PrepareConfig;
 use crate::session::{SessionConfig, SESSIONS_MAX_DEFAULT};
-use crate::storage::{LogEntry, Recovered};
+
+use crate::txn::LogEntry;
 use crate::watch::WATCHES_MAX_DEFAULT;
 use crate::zab::election::{self, Election, ElectionConfig, PeerState, Vote};
-use crate::zab::message::PeerMessage;
+use crate::zab::message::{LearnerRole, PeerMessage};
 use crate::zab::ServerId;
 
-use client::Clients;
-use history::History;
 use leader::Leader;
 use learner::Learner;
-use persist::Persistence;
+use shared::{Shared, Transition};
 
 /// Identifies a client connection; chosen by the driver, unique while the connection lives.
 pub type ConnectionId = u64;
@@ -105,6 +112,16 @@ pub struct NodeConfig {
     pub election_resend_interval_ms_max: u64,
     /// How often a leader looks for empty containers and expired TTL nodes.
     pub container_check_interval_ms: u64,
+    /// Whether a leader waits for a quorum to confirm its rounds before it answers a sync
+    /// or revalidates a session (see [`Node`]'s leases and rounds). Always true in zkd; no
+    /// configuration key sets it. False is a planted bug for the simulator's checker
+    /// tests: every round counts as confirmed the moment it starts.
+    pub confirm_rounds: bool,
+    /// Whether the lease is checked before every input (see [`Node`]). Always true in zkd;
+    /// no configuration key sets it. False is a planted bug for the simulator's checker
+    /// tests: the lease is checked only when the node's timer fires, so a server resumed
+    /// from a pause handles its queued inputs first and notices later.
+    pub lease_checked_first: bool,
 }
 
 impl NodeConfig {
@@ -137,6 +154,8 @@ impl NodeConfig {
             election_finalize_wait_ms: 50,
             election_resend_interval_ms_max: 60_000,
             container_check_interval_ms: 60_000,
+            confirm_rounds: true,
+            lease_checked_first: true,
         }
     }
 
@@ -218,41 +237,34 @@ enum Role {
 ///
 /// A spurious `handle_timeout` is harmless. Inputs for unknown connections or peers are
 /// ignored.
+///
+/// # Leases and confirmed syncs
+///
+/// Two rules keep a server that was paused, cut off or deposed from answering with stale
+/// state (Jepsen found ZooKeeper's sync+read not strictly linearizable for want of them):
+///
+/// - **No server serves past its lease.** Every `handle_*` first checks its lease against
+///   the `now` it is given, before it looks at the input. A leader's lease runs for
+///   `syncLimit` ticks from the *start* of the last confirmation round a quorum of voters
+///   (itself included) echoed — it starts one every half tick — so echoes handled late, after
+///   a pause, do not renew it (a leader-elect's lease lasts `initLimit` ticks from its start;
+///   a leader that is a quorum by itself holds it for good). A learner's lease holds while
+///   its leader was heard within `syncLimit` ticks (`initLimit` before it is up to date). A
+///   server whose lease ran out goes back to election, closing every client connection, and
+///   only then handles the input: a leader resumed from a GC pause with inputs queued
+///   answers none of them. The lease narrows the window in which a deposed server serves
+///   reads; it is not what makes `sync` safe (clocks can drift): the next rule is.
+/// - **A sync is confirmed by a quorum.** The leader answers a `sync` (its own clients' or a
+///   learner's) only once every proposal before it committed *and* a quorum of voters echoed,
+///   in the leader's epoch, a confirmation round that began after the sync arrived. A
+///   deposed leader's followers have moved to a newer epoch and echo nothing, so it never
+///   answers a sync; a reconnecting session is revalidated behind the same barrier. One
+///   round serves every waiter that arrived before it began (ReadIndex's batching).
 #[derive(Debug)]
 pub struct Node {
-    config: NodeConfig,
-    database: Database,
-    history: History,
-    /// Everything up to here is known committed (applied when the role allows).
-    committed_zxid: i64,
-    /// The epochs as last written (or being written).
-    accepted_epoch: u32,
-    current_epoch: u32,
-    persistence: Persistence,
+    /// The state every role uses.
+    shared: Shared,
     role: Role,
-    /// The last election's logical clock (ZooKeeper's `logicalclock`).
-    logical_clock: u64,
-    /// The highest acceptedEpoch a learner has reported to this node as leader. A leader
-    /// picks its next epoch above it, so a learner that promised a higher epoch to a
-    /// leader-elect that never established can join again.
-    accepted_epoch_seen_max: u32,
-    /// The vote the node settled on, and the election epoch, for answering lookers. Once
-    /// the node is in broadcast its peer epoch is the established epoch, so every member of
-    /// an epoch advertises the same (leader, epoch), however it joined.
-    settled: Option<(Vote, u64)>,
-    /// FOLLOWERINFO and OBSERVERINFO that came while this node was still looking: a learner
-    /// may decide a moment before its leader-elect does. Replayed if this node becomes the
-    /// leader (ZooKeeper's learners wait in the leader's accept queue meanwhile), dropped
-    /// once the sender is seen looking again or its link breaks, and with every new
-    /// election. Without it the learner's next hello, a finalize wait later, was what
-    /// started the epoch: +50 ms on one failover in two.
-    early_hellos: BTreeMap<ServerId, PeerMessage>,
-    clients: Clients,
-    peer_out: VecDeque<PeerTransmit>,
-    client_out: VecDeque<ClientOutput>,
-    now: Now,
-    applied_since_snapshot: u64,
-    proposal_sizes: ProposalSizes,
 }
 
 /// The sizes of the leader's proposals in bytes (ZooKeeper's `BufferStats`, shown by
@@ -306,8 +318,8 @@ enum SubmissionKind {
 }
 
 impl Node {
-    /// A node starting from what recovery found on disk (or [`Recovered::default`] on a
-    /// fresh data directory). It starts looking for a leader; a standalone node leads at
+    /// A node starting from what recovery found on disk (an empty data directory recovers
+    /// to an empty database). It starts looking for a leader; a standalone node leads at
     /// once.
     pub fn new(config: NodeConfig, recovered: Recovered, now: Now) -> Node {
         assert!(
@@ -316,33 +328,10 @@ impl Node {
             config.server_id
         );
         assert!(config.voters.is_disjoint(&config.observers), "a server is a voter or an observer, not both");
-        let Recovered { database, history, accepted_epoch, current_epoch, .. } = recovered;
-        let applied = database.last_processed_zxid();
-        let history = History::new(applied, history);
-        let durable =
-            Durable { zxid: history.last_zxid(), accepted_epoch, current_epoch, token: PersistToken(0), sequence: 0 };
-        let clients = Clients::new(&config, now);
-        let mut node = Node {
-            database,
-            history,
-            committed_zxid: applied,
-            accepted_epoch,
-            current_epoch,
-            persistence: Persistence::new(durable),
-            role: Role::Stopped { reason: String::from("starting") },
-            logical_clock: 0,
-            accepted_epoch_seen_max: 0,
-            settled: None,
-            early_hellos: BTreeMap::new(),
-            clients,
-            peer_out: VecDeque::new(),
-            client_out: VecDeque::new(),
-            now,
-            applied_since_snapshot: 0,
-            proposal_sizes: ProposalSizes::default(),
-            config,
-        };
+        let shared = Shared::new(config, recovered, now);
+        let mut node = Node { shared, role: Role::Stopped { reason: String::from("starting") } };
         node.become_looking();
+        node.apply_transition();
         node.check_invariants();
         node
     }
@@ -350,11 +339,11 @@ impl Node {
     // ---- getters ----
 
     pub fn config(&self) -> &NodeConfig {
-        &self.config
+        &self.shared.config
     }
 
     pub fn server_id(&self) -> ServerId {
-        self.config.server_id
+        self.shared.config.server_id
     }
 
     pub fn role(&self) -> RoleName {
@@ -371,7 +360,7 @@ impl Node {
     /// The leader this node follows or is, once an election settled.
     pub fn leader(&self) -> Option<ServerId> {
         match &self.role {
-            Role::Leading(_) => Some(self.config.server_id),
+            Role::Leading(_) => Some(self.shared.config.server_id),
             Role::Learning(learner) => Some(learner.leader),
             _ => None,
         }
@@ -395,94 +384,90 @@ impl Node {
     }
 
     pub fn accepted_epoch(&self) -> u32 {
-        self.accepted_epoch
+        self.shared.accepted_epoch
     }
 
     pub fn current_epoch(&self) -> u32 {
-        self.current_epoch
+        self.shared.current_epoch
     }
 
     /// The zxid of the last txn in this node's log.
     pub fn last_logged_zxid(&self) -> i64 {
-        self.history.last_zxid()
+        self.shared.history.last_zxid()
     }
 
     /// The last txn known committed.
     pub fn committed_zxid(&self) -> i64 {
-        self.committed_zxid
+        self.shared.committed_zxid
     }
 
     /// The last txn applied to the database.
     pub fn applied_zxid(&self) -> i64 {
-        self.database.last_processed_zxid()
+        self.shared.database.last_processed_zxid()
     }
 
     pub fn durable(&self) -> Durable {
-        self.persistence.durable
+        self.shared.persistence.durable
     }
 
     pub fn database(&self) -> &Database {
-        &self.database
+        &self.shared.database
     }
 
     /// The txns held in memory (the log since `history_base_zxid`).
     pub fn history(&self) -> impl Iterator<Item = &LogEntry> {
-        self.history.entries()
+        self.shared.history.entries()
     }
 
     pub fn history_base_zxid(&self) -> i64 {
-        self.history.base_zxid()
+        self.shared.history.base_zxid()
     }
 
     /// Requests on a connection waiting behind earlier writes; a driver should pause
     /// reading from a connection with many (backpressure).
     pub fn connection_requests_pending(&self, connection: ConnectionId) -> usize {
-        self.clients.requests_pending(connection)
+        self.shared.clients.requests_pending(connection)
     }
 
     /// Open client connections.
     pub fn connection_count(&self) -> usize {
-        self.clients.len()
+        self.shared.clients.len()
     }
 
     /// Client request latency since start (or the last reset).
     pub fn request_latency(&self) -> RequestLatency {
-        self.clients.latency
+        self.shared.clients.latency
     }
 
     /// A connection's counters (for `cons`).
     pub fn connection_stats(&self, connection: ConnectionId) -> Option<ConnectionStats> {
-        self.clients.stats(connection)
+        self.shared.clients.stats(connection)
     }
 
-    /// A leader's session expiry buckets (what ZooKeeper's leader prints in `dump`): each
-    /// deadline, on the wall clock, with the sessions that expire then. `None` elsewhere.
+    /// An established leader's session expiry buckets (what ZooKeeper's leader prints in
+    /// `dump`): each deadline, on the wall clock, with the sessions that expire then. `None`
+    /// elsewhere (a leader-elect tracks sessions only once its epoch is established).
     pub fn session_expiry(&self) -> Option<Vec<(i64, Vec<i64>)>> {
         let Role::Leading(leader) = &self.role else { return None };
-        let to_wall_ms = |deadline_ms: i64| deadline_ms - self.now.monotonic_ms as i64 + self.now.wall_ms;
-        Some(
-            leader
-                .sessions
-                .buckets()
-                .map(|(deadline, ids)| (to_wall_ms(deadline), ids.iter().copied().collect()))
-                .collect(),
-        )
+        let sessions = leader.sessions()?;
+        let to_wall_ms = |deadline_ms: i64| deadline_ms - self.shared.now.monotonic_ms as i64 + self.shared.now.wall_ms;
+        Some(sessions.buckets().map(|(deadline, ids)| (to_wall_ms(deadline), ids.iter().copied().collect())).collect())
     }
 
     /// The sizes of this server's proposals while it led.
     pub fn proposal_sizes(&self) -> ProposalSizes {
-        self.proposal_sizes
+        self.shared.proposal_sizes
     }
 
     /// Starts the latency and proposal-size figures afresh (`srst`).
     pub fn reset_statistics(&mut self) {
-        self.clients.latency = RequestLatency::default();
-        self.proposal_sizes = ProposalSizes::default();
+        self.shared.clients.latency = RequestLatency::default();
+        self.shared.proposal_sizes = ProposalSizes::default();
     }
 
     /// The session of each connection that has one (for `cons`, `wchc`, `wchp`, `dump`).
     pub fn connection_sessions(&self) -> std::collections::BTreeMap<ConnectionId, i64> {
-        self.clients.sessions()
+        self.shared.clients.sessions()
     }
 
     // ---- outputs ----
@@ -491,20 +476,20 @@ impl Node {
     /// request, so one fsync covers many txns.
     #[must_use]
     pub fn poll_persist(&mut self) -> Option<PersistRequest> {
-        let tip = self.history.last_zxid();
-        self.persistence.seal(tip)
+        let tip = self.shared.history.last_zxid();
+        self.shared.persistence.seal(tip)
     }
 
     /// The next message for a peer.
     #[must_use]
     pub fn poll_peer(&mut self) -> Option<PeerTransmit> {
-        self.peer_out.pop_front()
+        self.shared.peer_out.pop_front()
     }
 
     /// The next frame or close for a client connection.
     #[must_use]
     pub fn poll_client(&mut self) -> Option<ClientOutput> {
-        self.client_out.pop_front()
+        self.shared.client_out.pop_front()
     }
 
     /// When `handle_timeout` should next be called (monotonic milliseconds).
@@ -523,129 +508,158 @@ impl Node {
     /// Timers: election resends and finalization, pings, liveness limits, session expiry,
     /// container clean-up. Calling it early does nothing harmful.
     pub fn handle_timeout(&mut self, now: Now) {
-        self.advance(now);
+        self.shared.advance(now);
+        self.expire_lease(true);
         match &mut self.role {
             Role::Looking(election) => {
                 let outputs = election.handle_timeout(now.monotonic_ms);
                 self.send_election(outputs);
                 self.check_decision();
             }
-            Role::Leading(_) => self.leader_timeout(),
-            Role::Learning(_) => self.learner_timeout(),
+            Role::Leading(leader) => leader.timeout(&mut self.shared),
+            Role::Learning(learner) => learner.timeout(&mut self.shared),
             Role::Stopped { .. } => {}
         }
+        self.apply_transition();
         self.check_invariants();
     }
 
     /// A message from a peer (decoded with [`crate::zab::message::decode`]).
     pub fn handle_peer_message(&mut self, from: ServerId, message: PeerMessage, now: Now) {
-        self.advance(now);
-        if from == self.config.server_id
-            || !(self.config.voters.contains(&from) || self.config.observers.contains(&from))
-        {
-            return;
+        self.shared.advance(now);
+        self.expire_lease(false);
+        let config = &self.shared.config;
+        let known = config.voters.contains(&from) || config.observers.contains(&from);
+        if from != config.server_id && known {
+            self.peer_message(from, message);
         }
-        if let PeerMessage::Notification(notification) = message {
-            self.handle_notification(from, notification);
-        } else {
-            match &self.role {
-                Role::Leading(_) => self.leader_message(from, message),
-                Role::Learning(_) => self.learner_message(from, message),
-                Role::Looking(_) => {
-                    if matches!(message, PeerMessage::LearnerInfo { .. }) {
-                        self.early_hellos.insert(from, message);
-                    }
-                }
-                Role::Stopped { .. } => {}
-            }
-        }
+        self.apply_transition();
         self.check_invariants();
     }
 
     /// The link to a peer came up.
     pub fn handle_peer_link_up(&mut self, peer: ServerId, now: Now) {
-        self.advance(now);
+        self.shared.advance(now);
+        self.expire_lease(false);
         match &mut self.role {
             Role::Looking(election) => {
                 let outputs = election.handle_link_up(peer, now.monotonic_ms);
                 self.send_election(outputs);
             }
-            Role::Learning(_) => self.learner_link_up(peer),
+            Role::Learning(learner) => learner.link_up(&mut self.shared, peer),
             Role::Leading(_) | Role::Stopped { .. } => {}
         }
+        self.apply_transition();
         self.check_invariants();
     }
 
     /// The link to a peer broke: what was in flight on it is lost.
     pub fn handle_peer_link_down(&mut self, peer: ServerId, now: Now) {
-        self.advance(now);
-        self.early_hellos.remove(&peer);
-        match &self.role {
-            Role::Leading(_) => self.leader_link_down(peer),
+        self.shared.advance(now);
+        self.expire_lease(false);
+        self.shared.early_hellos.remove(&peer);
+        match &mut self.role {
+            Role::Leading(leader) => leader.link_down(&mut self.shared, peer),
             Role::Learning(learner) if learner.leader == peer => self.become_looking(),
             _ => {}
         }
+        self.apply_transition();
         self.check_invariants();
     }
 
     /// Storage made every request up to `token` durable.
     pub fn handle_persisted(&mut self, token: PersistToken, now: Now) {
-        self.advance(now);
-        if self.persistence.persisted(token) {
-            match &self.role {
-                Role::Leading(_) => self.leader_durable(),
-                Role::Learning(_) => self.learner_durable(),
+        self.shared.advance(now);
+        self.expire_lease(false);
+        if self.shared.persistence.persisted(token) {
+            match &mut self.role {
+                Role::Leading(leader) => leader.durable(&mut self.shared),
+                Role::Learning(learner) => learner.durable(&mut self.shared),
                 Role::Looking(_) | Role::Stopped { .. } => {}
             }
         }
+        self.apply_transition();
         self.check_invariants();
     }
 
     /// Storage failed (disk full, I/O error). ZooKeeper stops the server; so does zkd: the
     /// node closes every connection and stops, and the driver restarts it from disk.
     pub fn handle_persist_failed(&mut self, token: PersistToken, reason: &str, now: Now) {
-        self.advance(now);
-        self.close_all_clients();
-        self.role = Role::Stopped { reason: format!("storage request {} failed: {reason}", token.0) };
+        self.shared.advance(now);
+        self.shared.stop(&format!("storage request {} failed: {reason}", token.0));
+        self.apply_transition();
+        self.check_invariants();
     }
 
     /// A client connected from `remote_ip`.
     pub fn handle_client_connected(&mut self, connection: ConnectionId, remote_ip: Option<IpAddr>, now: Now) {
-        self.advance(now);
-        self.clients.connected(connection, remote_ip, now.wall_ms);
+        self.shared.advance(now);
+        self.expire_lease(false);
+        self.shared.clients.connected(connection, remote_ip, now.wall_ms);
+        self.check_invariants();
     }
 
     /// One frame from a client, without its 4-byte length prefix (see
     /// [`crate::proto::split_frame`], with `config().client_frame_bytes_max`).
     pub fn handle_client_frame(&mut self, connection: ConnectionId, frame: &[u8], now: Now) {
-        self.advance(now);
+        self.shared.advance(now);
+        self.expire_lease(false);
         self.client_frame(connection, frame);
+        self.apply_transition();
         self.check_invariants();
     }
 
     /// The client's connection closed (or the driver closed it).
     pub fn handle_client_disconnected(&mut self, connection: ConnectionId, now: Now) {
-        self.advance(now);
-        self.clients.disconnected(connection, &mut self.database);
+        self.shared.advance(now);
+        self.expire_lease(false);
+        self.shared.clients.disconnected(connection, &mut self.shared.database);
+        self.check_invariants();
     }
 
-    // ---- shared machinery ----
+    // ---- roles ----
 
-    fn advance(&mut self, now: Now) {
-        // Monotonic time never goes back; a driver bug here would break every timer.
-        debug_assert!(now.monotonic_ms >= self.now.monotonic_ms, "monotonic time went back");
-        self.now = Now { monotonic_ms: now.monotonic_ms.max(self.now.monotonic_ms), wall_ms: now.wall_ms };
+    /// The lease rule (see [`Node`]): a leader that has not heard from a quorum within its
+    /// limit, or a learner whose leader went silent past its limit, goes back to election
+    /// before it handles anything else.
+    fn expire_lease(&mut self, on_timer: bool) {
+        if !on_timer && !self.shared.config.lease_checked_first {
+            return;
+        }
+        let now_ms = self.shared.now.monotonic_ms;
+        let expired = match &self.role {
+            Role::Leading(leader) => leader.lease_expired(&self.shared.config, now_ms),
+            Role::Learning(learner) => learner.leader_silent(now_ms),
+            Role::Looking(_) | Role::Stopped { .. } => false,
+        };
+        if expired {
+            self.become_looking();
+        }
     }
 
-    fn send(&mut self, to: ServerId, message: PeerMessage) {
-        debug_assert_ne!(to, self.config.server_id);
-        self.peer_out.push_back(PeerTransmit { to, message });
+    /// A message from a known peer: election notifications go to the election (or are
+    /// answered with the settled vote); the rest to the role.
+    fn peer_message(&mut self, from: ServerId, message: PeerMessage) {
+        if let PeerMessage::Notification(notification) = message {
+            self.handle_notification(from, notification);
+            return;
+        }
+        match &mut self.role {
+            Role::Leading(leader) => leader.message(&mut self.shared, from, message),
+            Role::Learning(learner) => learner.message(&mut self.shared, from, message),
+            Role::Looking(_) => {
+                if matches!(message, PeerMessage::LearnerInfo { .. }) {
+                    self.shared.early_hellos.insert(from, message);
+                }
+            }
+            Role::Stopped { .. } => {}
+        }
     }
 
     fn send_election(&mut self, outputs: Vec<election::ElectionOutput>) {
         for output in outputs {
             let election::ElectionOutput::Send { to, notification } = output;
-            self.send(to, PeerMessage::Notification(notification));
+            self.shared.send(to, PeerMessage::Notification(notification));
         }
     }
 
@@ -660,11 +674,11 @@ impl Node {
 
     fn handle_notification(&mut self, from: ServerId, notification: election::Notification) {
         if notification.state == PeerState::Looking {
-            self.early_hellos.remove(&from);
+            self.shared.early_hellos.remove(&from);
         }
         match &mut self.role {
             Role::Looking(election) => {
-                let outputs = election.handle_notification(from, notification, self.now.monotonic_ms);
+                let outputs = election.handle_notification(from, notification, self.shared.now.monotonic_ms);
                 self.send_election(outputs);
                 self.check_decision();
             }
@@ -681,11 +695,23 @@ impl Node {
                 // A server that has settled answers a looking peer with its vote, so the
                 // peer can join the ensemble that already has a leader.
                 if notification.state == PeerState::Looking {
-                    if let Some((vote, election_epoch)) = self.settled {
+                    if let Some((vote, election_epoch)) = self.shared.settled {
                         let reply = election::settled_reply(vote, election_epoch, self.peer_state());
-                        self.send(from, PeerMessage::Notification(reply));
+                        self.shared.send(from, PeerMessage::Notification(reply));
                     }
                 }
+            }
+        }
+    }
+
+    /// Makes the role change a handler asked for (see [`Shared::step_down`]).
+    fn apply_transition(&mut self) {
+        match self.shared.transition.take() {
+            None => {}
+            Some(Transition::Looking) => self.become_looking(),
+            Some(Transition::Stopped { reason }) => {
+                self.shared.close_all_clients();
+                self.role = Role::Stopped { reason };
             }
         }
     }
@@ -693,34 +719,38 @@ impl Node {
     /// Starts (or restarts) leader election: every client is disconnected, as ZooKeeper
     /// does when a server leaves broadcast, so clients reconnect to a serving server.
     fn become_looking(&mut self) {
-        self.close_all_clients();
-        self.settled = None;
-        self.early_hellos.clear();
-        if self.config.voters.len() == 1 && self.config.is_voter() {
+        let shared = &mut self.shared;
+        shared.close_all_clients();
+        shared.settled = None;
+        shared.early_hellos.clear();
+        if shared.config.voters.len() == 1 && shared.config.is_voter() {
             // An ensemble of one needs no election: it votes for itself and that is a quorum.
-            self.logical_clock += 1;
-            let vote =
-                Vote { leader: self.config.server_id, zxid: self.history.last_zxid(), peer_epoch: self.current_epoch };
-            self.settled = Some((vote, self.logical_clock));
+            shared.logical_clock += 1;
+            let vote = Vote {
+                leader: shared.config.server_id,
+                zxid: shared.history.last_zxid(),
+                peer_epoch: shared.current_epoch,
+            };
+            shared.settled = Some((vote, shared.logical_clock));
             self.become_leader();
             return;
         }
         let config = ElectionConfig {
-            my_id: self.config.server_id,
-            voters: self.config.voters.clone(),
-            observers: self.config.observers.clone(),
-            finalize_wait_ms: self.config.election_finalize_wait_ms,
-            resend_interval_ms: self.config.election_finalize_wait_ms.max(1) * 2,
-            resend_interval_ms_max: self.config.election_resend_interval_ms_max,
+            my_id: shared.config.server_id,
+            voters: shared.config.voters.clone(),
+            observers: shared.config.observers.clone(),
+            finalize_wait_ms: shared.config.election_finalize_wait_ms,
+            resend_interval_ms: shared.config.election_finalize_wait_ms.max(1) * 2,
+            resend_interval_ms_max: shared.config.election_resend_interval_ms_max,
         };
         let (election, outputs) = Election::start(
             config,
-            self.logical_clock,
-            self.current_epoch,
-            self.history.last_zxid(),
-            self.now.monotonic_ms,
+            shared.logical_clock,
+            shared.current_epoch,
+            shared.history.last_zxid(),
+            shared.now.monotonic_ms,
         );
-        self.logical_clock = election.logical_clock();
+        shared.logical_clock = election.logical_clock();
         self.role = Role::Looking(Box::new(election));
         self.send_election(outputs);
         self.check_decision();
@@ -728,113 +758,52 @@ impl Node {
 
     fn check_decision(&mut self) {
         let Role::Looking(election) = &self.role else { return };
-        self.logical_clock = self.logical_clock.max(election.logical_clock());
+        let shared = &mut self.shared;
+        shared.logical_clock = shared.logical_clock.max(election.logical_clock());
         let Some(decision) = election.decision() else { return };
-        match decision {
-            election::Decision::Lead { election_epoch, vote } => {
-                self.logical_clock = election_epoch;
-                self.settled = Some((vote, election_epoch));
-                self.become_leader();
-            }
+        let (election_epoch, vote, learns) = match decision {
+            election::Decision::Lead { election_epoch, vote } => (election_epoch, vote, None),
             election::Decision::Follow { leader, election_epoch, vote } => {
-                self.logical_clock = election_epoch;
-                self.settled = Some((vote, election_epoch));
-                self.become_learner(leader, false);
+                (election_epoch, vote, Some((leader, LearnerRole::Follower)))
             }
             election::Decision::Observe { leader, election_epoch, vote } => {
-                self.logical_clock = election_epoch;
-                self.settled = Some((vote, election_epoch));
-                self.become_learner(leader, true);
+                (election_epoch, vote, Some((leader, LearnerRole::Observer)))
             }
+        };
+        shared.logical_clock = election_epoch;
+        shared.settled = Some((vote, election_epoch));
+        match learns {
+            Some((leader, role)) => self.become_learner(leader, role),
+            None => self.become_leader(),
         }
     }
 
-    /// The node reached broadcast in `epoch`: advertise the epoch in its settled vote.
-    fn settle_epoch(&mut self, epoch: u32) {
-        if let Some((vote, election_epoch)) = self.settled {
-            self.settled = Some((Vote { peer_epoch: epoch, ..vote }, election_epoch));
-        }
+    /// Leads: discovery starts (Zab, phase 1).
+    fn become_leader(&mut self) {
+        let mut leader = Box::new(Leader::new(&self.shared));
+        leader.start(&mut self.shared);
+        self.role = Role::Leading(leader);
+        self.apply_transition();
     }
 
-    fn close_all_clients(&mut self) {
-        for connection in self.clients.close_all(&mut self.database) {
-            self.client_out.push_back(ClientOutput::Close { connection });
-        }
-    }
-
-    /// Appends a txn to the history and queues it for the log; returns the size of its log
-    /// record.
-    fn log_entry(&mut self, entry: impl Into<Arc<LogEntry>>) -> usize {
-        let entry = entry.into();
-        let size = self.persistence.append(&entry);
-        self.history.append(entry);
-        size
-    }
-
-    /// Applies committed txns up to `zxid` (never past the history), replying to local
-    /// clients and firing watches.
-    fn apply_committed(&mut self, zxid: i64) {
-        let zxid = zxid.min(self.history.last_zxid());
-        self.committed_zxid = self.committed_zxid.max(zxid);
-        let applied = self.database.last_processed_zxid();
-        if zxid <= applied {
-            return;
-        }
-        for entry in self.history.shared_range(applied, zxid) {
-            self.apply_entry(&entry);
-        }
-        // Only `history_entries_max` txns stay in memory for DIFF syncs (learners further
-        // behind get a SNAP), whatever the snapshot interval.
-        let (entries_max, bytes_max) = (self.config.history_entries_max, self.config.history_bytes_max);
-        self.history.trim(self.database.last_processed_zxid(), entries_max, bytes_max);
-        self.maybe_snapshot();
-    }
-
-    fn apply_entry(&mut self, entry: &LogEntry) {
-        let clients = &self.clients;
-        let can_read = |watcher: u64, acl: &[Acl]| clients.can_read(watcher, acl);
-        let outcome = self.database.apply(&entry.header, &entry.txn, &can_read);
-        self.applied_since_snapshot += 1;
-        if let Role::Leading(leader) = &mut self.role {
-            leader.applied(entry);
-        }
-        self.client_applied(entry, outcome);
-    }
-
-    fn maybe_snapshot(&mut self) {
-        if self.applied_since_snapshot < self.config.snapshot_txn_count {
-            return;
-        }
-        self.applied_since_snapshot = 0;
-        self.persistence.write_snapshot(crate::storage::SnapshotImage::of(&self.database));
+    /// Follows or observes `leader`: discovery starts with a hello.
+    fn become_learner(&mut self, leader: ServerId, role: LearnerRole) {
+        let learner = Learner::start(&mut self.shared, leader, role);
+        self.role = Role::Learning(Box::new(learner));
     }
 
     /// Checks the node's invariants after every input in debug builds (TigerBeetle's
-    /// `invariants()`): the history chains, nothing is applied that is not committed and
-    /// logged, durability never runs ahead of the log, the database is consistent.
+    /// `invariants()`): the shared state's (history, commits, durability, epochs, clients,
+    /// database) and the role's.
     fn check_invariants(&self) {
         if !cfg!(debug_assertions) {
             return;
         }
-        let applied = self.database.last_processed_zxid();
-        assert!(applied <= self.committed_zxid, "applied {applied:#x} beyond committed {:#x}", self.committed_zxid);
-        assert!(
-            applied == self.history.base_zxid() || applied >= self.history.base_zxid(),
-            "the history starts at or before what is applied"
-        );
-        assert!(
-            self.persistence.durable.zxid <= self.history.last_zxid(),
-            "durable {:#x} beyond the log {:#x}",
-            self.persistence.durable.zxid,
-            self.history.last_zxid()
-        );
-        assert!(
-            self.persistence.durable.current_epoch <= self.persistence.durable.accepted_epoch.max(self.current_epoch)
-        );
-        assert!(self.current_epoch <= self.accepted_epoch, "currentEpoch never passes acceptedEpoch");
-        if let Role::Leading(leader) = &self.role {
-            leader.check_invariants(self);
+        self.shared.check_invariants();
+        match &self.role {
+            Role::Leading(leader) => leader.check_invariants(&self.shared),
+            Role::Learning(learner) => learner.check_invariants(&self.shared),
+            Role::Looking(_) | Role::Stopped { .. } => {}
         }
-        self.clients.check_invariants();
     }
 }

@@ -9,8 +9,9 @@
 
 use std::collections::VecDeque;
 
-use crate::storage::{self, LogEntry};
+use crate::ondisk;
 
+use crate::txn::LogEntry;
 /// Identifies one persist request; tokens increase, and completing one completes every
 /// earlier one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,7 +20,7 @@ pub struct PersistToken(pub u64);
 /// One storage operation. The driver carries out the operations of a request in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageOp {
-    /// Appends encoded log records (see [`crate::storage::encode_log_records`]) holding the
+    /// Appends encoded log records (see [`crate::ondisk::encode_log_records`]) holding the
     /// txns `first_zxid..=last_zxid`.
     AppendLog { bytes: Vec<u8>, first_zxid: i64, last_zxid: i64 },
     /// Drops every log record with a zxid above `after_zxid`.
@@ -30,10 +31,10 @@ pub enum StorageOp {
     /// between is an unacknowledged tail that the next sync resolves.
     InstallSnapshot { zxid: i64, bytes: Vec<u8> },
     /// A periodic snapshot of applied state (every `snapshot_txn_count` txns), as an image
-    /// the driver encodes ([`storage::SnapshotImage::encode`]) and writes in the background:
+    /// the driver encodes ([`ondisk::SnapshotImage::encode`]) and writes in the background:
     /// the log still holds every txn the snapshot covers, so the request may complete before
     /// the snapshot file is durable.
-    WriteSnapshot(storage::SnapshotImage),
+    WriteSnapshot(ondisk::SnapshotImage),
     /// The new `acceptedEpoch` file.
     AcceptedEpoch(u32),
     /// The new `currentEpoch` file.
@@ -108,7 +109,7 @@ impl Persistence {
     /// Queues a log append; consecutive appends share one `AppendLog`. Returns the size of
     /// the record in bytes.
     pub(crate) fn append(&mut self, entry: &LogEntry) -> usize {
-        let size = storage::append_log_record(entry, &mut self.open_log);
+        let size = ondisk::append_log_record(entry, &mut self.open_log);
         let zxid = entry.zxid();
         self.queued += 1;
         self.open_log_range = Some(match self.open_log_range {
@@ -134,7 +135,7 @@ impl Persistence {
         self.clamp(keep_durable_zxid);
     }
 
-    pub(crate) fn write_snapshot(&mut self, image: storage::SnapshotImage) {
+    pub(crate) fn write_snapshot(&mut self, image: ondisk::SnapshotImage) {
         self.flush_log();
         self.queued += 1;
         self.open.push(StorageOp::WriteSnapshot(image));

@@ -12,14 +12,15 @@ use std::sync::Arc;
 
 use crate::codec::{self, CodecError};
 use crate::proto::Id;
-use crate::storage::LogEntry;
+use crate::txn::LogEntry;
 use crate::zab::election::Notification;
 
 /// The version of the peer protocol this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
-/// The oldest peer protocol version this build accepts.
-pub const PROTOCOL_VERSION_MIN: u16 = 1;
+/// The oldest peer protocol version this build accepts. Version 2 gave PING its epoch and
+/// confirmation round; a version-1 peer cannot take part in them.
+pub const PROTOCOL_VERSION_MIN: u16 = 2;
 
 /// A message with the version of the protocol it was written in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,9 +70,9 @@ pub enum SyncMode {
     /// Drop every txn after `zxid` (uncommitted txns of a history the leader does not
     /// share), then append the entries.
     Trunc { zxid: i64 },
-    /// Replace everything with this snapshot (encoded by [`crate::storage`]) taken at
+    /// Replace everything with this snapshot (encoded by [`crate::ondisk`]) taken at
     /// `zxid`, then append the entries.
-    Snap { zxid: i64, snapshot: crate::storage::SnapshotPayload },
+    Snap { zxid: i64, snapshot: crate::ondisk::SnapshotPayload },
 }
 
 /// A request a learner passes to the leader.
@@ -133,9 +134,13 @@ pub enum PeerMessage {
     Revalidate { session_id: i64 },
     /// Leader → learner: the answer; a live session was touched.
     Revalidated { session_id: i64, valid: bool },
-    /// Liveness: the leader pings each learner every half tick; the learner answers with
-    /// the sessions its clients touched since its last answer (id, timeout).
-    Ping { touched_sessions: Vec<(i64, i32)> },
+    /// Liveness and confirmation rounds: the leader pings each learner every half tick
+    /// with its epoch and the last confirmation round it started, and starts a round of
+    /// its own for a waiting `sync` (see `Node`'s leases and rounds). A learner following
+    /// that leader in that epoch echoes both, with the sessions its clients touched since
+    /// its last answer (id, timeout); a quorum of echoes of round `r` in the leader's epoch
+    /// confirms it still led that epoch after `r` began.
+    Ping { epoch: u32, round: u64, touched_sessions: Vec<(i64, i32)> },
 }
 
 /// Encodes a message for the wire.
@@ -214,7 +219,7 @@ mod tests {
             PeerMessage::AckEpoch { current_epoch: 2, history },
             PeerMessage::Sync { mode: SyncMode::Trunc { zxid: 4 }, entries: vec![entry(5)], committed_zxid: 5 },
             PeerMessage::Sync {
-                mode: SyncMode::Snap { zxid: 4, snapshot: crate::storage::SnapshotPayload::Bytes(vec![9; 3]) },
+                mode: SyncMode::Snap { zxid: 4, snapshot: crate::ondisk::SnapshotPayload::Bytes(vec![9; 3]) },
                 entries: vec![],
                 committed_zxid: 4,
             },
@@ -231,7 +236,7 @@ mod tests {
             PeerMessage::Refused { session_id: 8, cxid: 4, err: crate::ErrorCode::ThrottledOp },
             PeerMessage::Revalidate { session_id: 8 },
             PeerMessage::Revalidated { session_id: 8, valid: true },
-            PeerMessage::Ping { touched_sessions: vec![(8, 4000)] },
+            PeerMessage::Ping { epoch: 3, round: 7, touched_sessions: vec![(8, 4000)] },
         ];
         let mut appended = vec![7];
         for message in messages {
@@ -250,7 +255,7 @@ mod tests {
     /// of that image's snapshot.
     #[test]
     fn a_snapshot_image_travels_as_its_encoded_bytes() {
-        use crate::storage::{SnapshotImage, SnapshotPayload};
+        use crate::ondisk::{SnapshotImage, SnapshotPayload};
         let image = SnapshotImage::of(&crate::database::Database::default());
         let sync = |snapshot| PeerMessage::Sync {
             mode: SyncMode::Snap { zxid: 0, snapshot },
@@ -265,11 +270,14 @@ mod tests {
     #[test]
     fn the_version_comes_first_and_a_foreign_version_is_refused() {
         let bytes = encode(&PeerMessage::UpToDate);
-        // bincode's varint encodes 1 as one byte.
+        // bincode's varint encodes a small version as one byte.
         assert_eq!(bytes[0], PROTOCOL_VERSION as u8);
         let mut future = bytes.clone();
-        future[0] = 2;
-        assert_eq!(decode(&future), Err(PeerDecodeError::UnsupportedVersion(2)));
+        future[0] = (PROTOCOL_VERSION + 1) as u8;
+        assert_eq!(decode(&future), Err(PeerDecodeError::UnsupportedVersion(PROTOCOL_VERSION + 1)));
+        let mut past = bytes.clone();
+        past[0] = (PROTOCOL_VERSION_MIN - 1) as u8;
+        assert_eq!(decode(&past), Err(PeerDecodeError::UnsupportedVersion(PROTOCOL_VERSION_MIN - 1)));
         let mut garbage = bytes;
         garbage.push(7);
         assert!(matches!(decode(&garbage), Err(PeerDecodeError::Undecodable(_))));

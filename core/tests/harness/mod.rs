@@ -12,60 +12,29 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use zk_core::node::{ClientOutput, ConnectionId, Node, NodeConfig, Now, PersistRequest, RoleName, StorageOp};
+use zk_core::node::{ClientOutput, ConnectionId, Node, NodeConfig, Now, RoleName};
 use zk_core::proto::{
     self, Buffer, ConnectRequest, ConnectResponse, CreateMode, CreateRequest, GetDataRequest, OpCode, Record, Reply,
     ReplyHeader, Request, Response, WatcherEvent,
 };
-use zk_core::storage::{self, LogEntry, LogSegment, Recovered, RecoveryInput};
+
+use zk_core::txn::LogEntry;
 use zk_core::zab::message;
 use zk_core::zab::ServerId;
-
-/// One server's disk: what is durable, and the requests not yet fsynced.
-#[derive(Clone, Debug, Default)]
-pub struct Disk {
-    pub log: Vec<u8>,
-    pub snapshot: Option<Vec<u8>>,
-    pub accepted_epoch: Option<Vec<u8>>,
-    pub current_epoch: Option<Vec<u8>>,
-    pub pending: VecDeque<PersistRequest>,
-}
-
-impl Disk {
-    pub fn apply(&mut self, op: &StorageOp) {
-        match op {
-            StorageOp::AppendLog { bytes, .. } => self.log.extend_from_slice(bytes),
-            StorageOp::TruncateLog { after_zxid } => {
-                let offset = storage::log_truncation_offset(&self.log, *after_zxid).expect("harness log is valid");
-                self.log.truncate(offset);
-            }
-            StorageOp::InstallSnapshot { bytes, .. } => {
-                self.snapshot = Some(bytes.clone());
-                self.log.clear();
-            }
-            StorageOp::WriteSnapshot(image) => self.snapshot = Some(image.encode()),
-            StorageOp::AcceptedEpoch(epoch) => self.accepted_epoch = Some(storage::encode_epoch(*epoch)),
-            StorageOp::CurrentEpoch(epoch) => self.current_epoch = Some(storage::encode_epoch(*epoch)),
-        }
-    }
-
-    pub fn recover(&self) -> Recovered {
-        let segments = [LogSegment { name: "log", bytes: &self.log }];
-        let input = RecoveryInput {
-            snapshot: self.snapshot.as_deref(),
-            log: &segments,
-            accepted_epoch: self.accepted_epoch.as_deref(),
-            current_epoch: self.current_epoch.as_deref(),
-        };
-        storage::recover(&input).expect("the harness disk always recovers")
-    }
-}
+pub use zk_test_support::{test_config, Disk};
 
 pub struct Server {
     pub node: Option<Node>,
     pub disk: Disk,
-    /// When set, persist requests wait in `disk.pending` until `fsync` is called.
+    /// When set, persist requests wait in `disk`'s pending requests until `fsync` is called.
     pub hold_fsync: bool,
+}
+
+/// An input that reached a paused server, kept until it resumes.
+#[derive(Clone, Debug)]
+enum Held {
+    Peer { from: ServerId, bytes: Vec<u8> },
+    Frame { connection: ConnectionId, body: Vec<u8> },
 }
 
 /// A client connection as the harness sees it.
@@ -95,21 +64,12 @@ pub struct Cluster {
     /// Messages delivered, for tests that look at the protocol's traffic.
     pub delivered: Vec<(ServerId, ServerId, message::PeerMessage)>,
     pub record_messages: bool,
+    /// Servers frozen by `pause` (a GC pause): what reaches them waits here, in order.
+    paused: BTreeMap<ServerId, VecDeque<Held>>,
 }
 
 fn pair(a: ServerId, b: ServerId) -> (ServerId, ServerId) {
     (a.min(b), a.max(b))
-}
-
-/// Test timing: tickTime 100 ms, initLimit 10, syncLimit 5, finalizeWait 20 ms.
-pub fn test_config(server_id: ServerId, voters: &[ServerId], observers: &[ServerId]) -> NodeConfig {
-    let mut config =
-        NodeConfig::ensemble(server_id, voters.iter().copied().collect(), observers.iter().copied().collect());
-    config.session = zk_core::session::SessionConfig::from_tick_time(100);
-    config.election_finalize_wait_ms = 20;
-    config.election_resend_interval_ms_max = 400;
-    config.container_check_interval_ms = 1000;
-    config
 }
 
 impl Cluster {
@@ -150,6 +110,7 @@ impl Cluster {
             next_connection: 1,
             delivered: Vec::new(),
             record_messages: false,
+            paused: BTreeMap::new(),
         }
     }
 
@@ -188,7 +149,7 @@ impl Cluster {
     /// Starts (or restarts) a server from what its disk holds.
     pub fn start(&mut self, id: ServerId) {
         assert!(!self.is_up(id), "server {id} is already up");
-        let recovered = self.servers[&id].disk.recover();
+        let recovered = self.servers.get_mut(&id).unwrap().disk.recover().expect("the harness disk always recovers");
         let node = Node::new(self.configs[&id].clone(), recovered, self.now);
         self.servers.get_mut(&id).unwrap().node = Some(node);
         for peer in self.ids() {
@@ -207,7 +168,7 @@ impl Cluster {
         let peers: Vec<ServerId> = self.ids().into_iter().filter(|&peer| self.link_up(id, peer)).collect();
         let server = self.servers.get_mut(&id).unwrap();
         server.node = None;
-        server.disk.pending.clear();
+        server.disk.crash(None).expect("dropping pending writes cannot fail");
         self.wire.retain(|(from, to, _)| *from != id && *to != id);
         for peer in peers {
             let now = self.now;
@@ -266,14 +227,7 @@ impl Cluster {
     /// Makes every pending write of a server durable and tells it.
     pub fn fsync(&mut self, id: ServerId) {
         let server = self.servers.get_mut(&id).unwrap();
-        let mut last = None;
-        while let Some(request) = server.disk.pending.pop_front() {
-            for op in &request.ops {
-                server.disk.apply(op);
-            }
-            last = Some(request.token);
-        }
-        if let Some(token) = last {
+        if let Some(token) = server.disk.complete_all().expect("harness log is valid") {
             let now = self.now;
             self.node_mut(id).handle_persisted(token, now);
         }
@@ -289,10 +243,10 @@ impl Cluster {
             let Some(request) = node.poll_persist() else { break };
             progress = true;
             if server.hold_fsync {
-                server.disk.pending.push_back(request);
+                server.disk.submit(request);
             } else {
                 for op in &request.ops {
-                    server.disk.apply(op);
+                    server.disk.write(op).expect("harness log is valid");
                 }
                 node.handle_persisted(request.token, now);
             }
@@ -338,6 +292,10 @@ impl Cluster {
             if !self.link_up(from, to) {
                 continue;
             }
+            if let Some(held) = self.paused.get_mut(&to) {
+                held.push_back(Held::Peer { from, bytes });
+                continue;
+            }
             let decoded = message::decode(&bytes).expect("peer messages decode");
             if self.record_messages {
                 self.delivered.push((from, to, decoded.clone()));
@@ -348,12 +306,49 @@ impl Cluster {
         }
     }
 
+    /// Freezes a server as a GC pause does: it handles nothing and its timers do not fire
+    /// while time moves on; its links stay up, and what reaches it waits in order.
+    pub fn pause(&mut self, id: ServerId) {
+        self.paused.entry(id).or_default();
+    }
+
+    /// Wakes a paused server: it is handed everything that reached it meanwhile, in
+    /// arrival order, at the current time (the driver's queue drained after a pause).
+    pub fn resume(&mut self, id: ServerId) {
+        let held = self.paused.remove(&id).unwrap_or_default();
+        for input in held {
+            if !self.is_up(id) {
+                return;
+            }
+            let now = self.now;
+            match input {
+                Held::Peer { from, bytes } => {
+                    if !self.link_up(from, id) {
+                        continue;
+                    }
+                    let decoded = message::decode(&bytes).expect("peer messages decode");
+                    self.node_mut(id).handle_peer_message(from, decoded, now);
+                }
+                Held::Frame { connection, body } => self.node_mut(id).handle_client_frame(connection, &body, now),
+            }
+            self.flush_all();
+        }
+    }
+
+    pub fn is_paused(&self, id: ServerId) -> bool {
+        self.paused.contains_key(&id)
+    }
+
     /// Delivers messages one by one until one matching `stop` has been delivered; the rest
     /// stay on the wire. Returns whether it was found.
     pub fn deliver_until(&mut self, stop: impl Fn(ServerId, ServerId, &message::PeerMessage) -> bool) -> bool {
         self.flush_all();
         while let Some((from, to, bytes)) = self.wire.pop_front() {
             if !self.link_up(from, to) {
+                continue;
+            }
+            if let Some(held) = self.paused.get_mut(&to) {
+                held.push_back(Held::Peer { from, bytes });
                 continue;
             }
             let decoded = message::decode(&bytes).expect("peer messages decode");
@@ -386,8 +381,9 @@ impl Cluster {
             assert!(rounds < 1_000_000, "timers never stop firing");
             let next = self
                 .servers
-                .values()
-                .filter_map(|server| server.node.as_ref().and_then(Node::poll_timeout))
+                .iter()
+                .filter(|(id, _)| !self.paused.contains_key(id))
+                .filter_map(|(_, server)| server.node.as_ref().and_then(Node::poll_timeout))
                 .min()
                 .unwrap_or(u64::MAX);
             if next > target {
@@ -396,6 +392,9 @@ impl Cluster {
             }
             self.set_time(next.max(self.now.monotonic_ms));
             for id in self.ids() {
+                if self.is_paused(id) {
+                    continue;
+                }
                 let due = self.servers[&id]
                     .node
                     .as_ref()
@@ -541,6 +540,10 @@ impl Cluster {
         }
         let (body, _) = proto::split_frame(framed, usize::MAX >> 1).unwrap().unwrap();
         let body = body.to_vec();
+        if let Some(held) = self.paused.get_mut(&server) {
+            held.push_back(Held::Frame { connection, body });
+            return;
+        }
         let now = self.now;
         self.node_mut(server).handle_client_frame(connection, &body, now);
         self.flush_all();

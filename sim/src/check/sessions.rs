@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use zk_core::node::Node;
-use zk_core::storage::LogEntry;
+use zk_core::txn::LogEntry;
 use zk_core::txn::Txn;
 
 use crate::history::{History, ObservationKind, Outcome};

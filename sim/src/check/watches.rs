@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 
 use zk_core::node::ConnectionId;
 use zk_core::proto::{EventType, XID_SET_WATCHES};
-use zk_core::storage::LogEntry;
+use zk_core::txn::LogEntry;
 use zk_core::txn::Txn;
 
 use crate::history::{ClientId, Observation, ObservationKind, WatchKind};

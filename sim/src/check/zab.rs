@@ -10,8 +10,9 @@
 //! minority.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
-use zk_core::storage::LogEntry;
+use zk_core::txn::LogEntry;
 use zk_core::zab::ServerId;
 
 use crate::trace;
@@ -92,26 +93,39 @@ impl ZabChecker {
         if committed_zxid <= from {
             return Ok(());
         }
+        // The ledger's txns in the same zxid range, walked in step with the history (both
+        // ascend) rather than looked up one by one; txns new to the ledger are added after.
+        let mut known = self.committed.range((Bound::Excluded(from), Bound::Included(committed_zxid))).peekable();
+        let mut new: Vec<&LogEntry> = Vec::new();
+        let mut problem = None;
         for entry in history.skip_while(|entry| entry.zxid() <= from).take_while(|entry| entry.zxid() <= committed_zxid)
         {
-            match self.committed.get(&entry.zxid()) {
-                Some(known) if known != entry => {
-                    return Err(format!(
-                        "server {server} holds committed txn {} as {:?} from session {:#x}, but another server \
-                         committed {:?} from session {:#x} there",
-                        trace::zxid(entry.zxid()),
-                        entry.txn,
-                        entry.header.session_id,
-                        known.txn,
-                        known.header.session_id
-                    ));
+            let zxid = entry.zxid();
+            while known.next_if(|(&known_zxid, _)| known_zxid < zxid).is_some() {}
+            match known.peek() {
+                Some((&known_zxid, known)) if known_zxid == zxid => {
+                    if *known != entry {
+                        problem = Some(format!(
+                            "server {server} holds committed txn {} as {:?} from session {:#x}, but another server \
+                             committed {:?} from session {:#x} there",
+                            trace::zxid(zxid),
+                            entry.txn,
+                            entry.header.session_id,
+                            known.txn,
+                            known.header.session_id
+                        ));
+                        break;
+                    }
                 }
-                Some(_) => {}
-                None => {
-                    self.committed.insert(entry.zxid(), entry.clone());
-                    self.committed_ms.insert(entry.zxid(), now_ms);
-                }
+                _ => new.push(entry),
             }
+        }
+        for entry in new {
+            self.committed.insert(entry.zxid(), entry.clone());
+            self.committed_ms.insert(entry.zxid(), now_ms);
+        }
+        if let Some(problem) = problem {
+            return Err(problem);
         }
         self.compared.insert(server, (committed_zxid, base_zxid));
         Ok(())
