@@ -1,6 +1,6 @@
 //! zkd: a ZooKeeper-compatible server.
 //!
-//! `zkd [zoo.cfg]`. Without an argument it serves standalone on 127.0.0.1:2181 with its
+//! `zkd [-Dname=value ...] [zoo.cfg]`. Without an argument it serves standalone on 127.0.0.1:2181 with its
 //! data in `./zkd-data`. Logs go to stderr, at the level RUST_LOG gives (info by default).
 //! SIGTERM or SIGINT shuts it down gracefully.
 
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
-use zk_runtime_tokio::config::Config;
+use zk_runtime_tokio::config::{properties, Config};
 use zk_runtime_tokio::rt::ShutdownSignals;
 
 /// jemalloc rather than glibc's malloc. Measured with 1M znodes of 100 B and zk-bench
@@ -24,8 +24,11 @@ use zk_runtime_tokio::rt::ShutdownSignals;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-const USAGE: &str =
-    "usage: zkd [zoo.cfg]\n\nWithout a file, zkd serves standalone on 127.0.0.1:2181 with data in ./zkd-data.";
+const USAGE: &str = "usage: zkd [-Dname=value ...] [zoo.cfg]
+
+Without a file, zkd serves standalone on 127.0.0.1:2181 with data in ./zkd-data.
+-Dname=value sets one of ZooKeeper's system properties, as do SERVER_JVMFLAGS and JVMFLAGS;
+zoo.cfg wins where both set a key. docs/CONFIG.md lists every key and property.";
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -33,13 +36,26 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let arguments: Vec<String> = std::env::args().skip(1).collect();
-    let config = match arguments.as_slice() {
-        [] => Ok(Config::default()),
+    let properties =
+        properties::from_environment(|variable| std::env::var(variable).ok()).and_then(|mut properties| {
+            let (given, rest) = properties::from_arguments(&arguments)?;
+            properties.extend(given);
+            Ok((properties, rest))
+        });
+    let (properties, rest) = match properties {
+        Ok(found) => found,
+        Err(problem) => {
+            tracing::error!("system properties: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match rest.as_slice() {
+        [] => Config::from_sources(None, &properties),
         [flag] if flag == "-h" || flag == "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        [path] => Config::load(&PathBuf::from(path)),
+        [path] if !path.starts_with('-') => Config::load(&PathBuf::from(path), &properties),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -52,6 +68,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if !config.data_dir_autocreate && !config.data_dir.is_dir() {
+        tracing::error!(
+            dir = %config.data_dir.display(),
+            "the data directory is missing and zookeeper.datadir.autocreate is false: create it by hand"
+        );
+        return ExitCode::FAILURE;
+    }
     if let Err(error) = std::fs::create_dir_all(&config.data_dir) {
         tracing::error!(dir = %config.data_dir.display(), %error, "cannot create the data directory");
         return ExitCode::FAILURE;

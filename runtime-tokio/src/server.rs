@@ -219,7 +219,7 @@ pub async fn start_with_fs<F: FileSystem>(config: Config, fs: Arc<F>) -> Result<
     let client_address = client_listener.local_addr().map_err(io_error("the client port"))?;
     let ensemble = node_config.voters.len() + node_config.observers.len() > 1;
     let quorum_listener = if ensemble {
-        let address = config.quorum_address(config.server_id)?;
+        let address = config.quorum_listen_address()?;
         Some(TcpListener::bind(address).await.map_err(io_error(format!("binding the quorum port {address}")))?)
     } else {
         None

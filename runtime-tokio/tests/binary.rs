@@ -157,3 +157,75 @@ async fn zkd_killed_with_sigkill_mid_writes_loses_no_acknowledged_write() {
     assert!(log_text.contains("SIGTERM: shutting down"), "{log_text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs zkd to its exit with a wall-clock bound: (exit code, stderr).
+fn run_to_exit(arguments: &[&str], environment: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zkd"));
+    command.args(arguments).env_remove("JVMFLAGS").env_remove("SERVER_JVMFLAGS");
+    let mut child =
+        command.envs(environment.iter().copied()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("zkd {arguments:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_setting_zkd_cannot_honour_stops_it_naming_the_setting() {
+    let dir = temp_dir("refused");
+    let config = dir.join("zoo.cfg");
+    let port = free_port();
+    std::fs::write(&config, format!("dataDir={}\nclientPort={port}\nsecureClientPort=2281\n", dir.display())).unwrap();
+    let (code, stderr) = run_to_exit(&[config.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("line 3: secureClientPort: not supported by zkd: TLS"), "{stderr}");
+
+    // The same through a system property, from the command line and from JVMFLAGS.
+    std::fs::write(&config, format!("dataDir={}\nclientPort={port}\n", dir.display())).unwrap();
+    let (code, stderr) = run_to_exit(&["-Dzookeeper.sslQuorum=true", config.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("-Dzookeeper.sslQuorum: \"true\" is not supported by zkd"), "{stderr}");
+    let (code, stderr) = run_to_exit(&[config.to_str().unwrap()], &[("JVMFLAGS", "-Xmx1g -Dzookeeper.skipACL=yes")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("-Dzookeeper.skipACL (from JVMFLAGS)"), "{stderr}");
+
+    // datadir.autocreate=false and no data directory: zkd does not create it.
+    let missing = dir.join("missing");
+    std::fs::write(&config, format!("dataDir={}\nclientPort={port}\n", missing.display())).unwrap();
+    let (code, stderr) = run_to_exit(&["-Dzookeeper.datadir.autocreate=false", config.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("datadir.autocreate is false"), "{stderr}");
+    assert!(!missing.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn system_properties_from_jvmflags_configure_zkd() {
+    let dir = temp_dir("jvmflags");
+    let config = dir.join("zoo.cfg");
+    let log = dir.join("zkd.log");
+    let port = free_port();
+    std::fs::write(&config, format!("dataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n", dir.display()))
+        .unwrap();
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkd"))
+        .arg(&config)
+        .env("SERVER_JVMFLAGS", "-Dzookeeper.4lw.commands.whitelist=srvr")
+        .env("JVMFLAGS", "-Xmx512m '-Dzookeeper.4lw.commands.whitelist=ruok,srvr'")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .unwrap();
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _client = connect_when_serving(address).await;
+    assert_eq!(four_letter(address, "ruok").await.unwrap(), "imok", "JVMFLAGS came after SERVER_JVMFLAGS");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
