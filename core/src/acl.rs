@@ -36,6 +36,8 @@ pub const SCHEME_DIGEST: &str = "digest";
 pub const SCHEME_IP: &str = "ip";
 /// The scheme of the superuser identity, which passes every ACL check.
 pub const SCHEME_SUPER: &str = "super";
+/// The scheme of a TLS client certificate's subject (ZooKeeper's X509AuthenticationProvider).
+pub const SCHEME_X509: &str = "x509";
 
 /// The most identities one connection may hold. ZooKeeper keeps an unbounded set; zkd bounds
 /// it so a client that keeps adding new credentials cannot grow a connection without limit.
@@ -80,6 +82,15 @@ pub struct AuthConfig {
     /// form `super:<base64 sha1>` (as [`generate_digest`] prints it). A connection whose
     /// digest login produces exactly this id also becomes the superuser. `None` disables it.
     pub super_digest: Option<String>,
+}
+
+/// The authentication providers a server runs beyond the two every server has (`digest`,
+/// `ip`): an ACL entry of their scheme is valid only when the provider is on, as in
+/// ZooKeeper, where an unregistered scheme is InvalidACL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Providers {
+    /// `x509`: identities from TLS client certificates.
+    pub x509: bool,
 }
 
 /// Turns `user:password` into the digest id `user:base64(sha1(user:password))`, exactly as
@@ -189,6 +200,7 @@ pub fn check_acl(acl: &[Acl], perm: i32, ids: &[Id]) -> ZkResult<()> {
         let allowed = match entry.id.scheme.as_str() {
             SCHEME_DIGEST => ids.iter().any(|id| id.scheme == SCHEME_DIGEST && id.id == entry.id.id),
             SCHEME_IP => ids.iter().any(|id| id.scheme == SCHEME_IP && ip_matches(&id.id, &entry.id.id)),
+            SCHEME_X509 => ids.iter().any(|id| id.scheme == SCHEME_X509 && id.id == entry.id.id),
             _ => false,
         };
         if allowed {
@@ -213,7 +225,7 @@ pub fn check_acl(acl: &[Acl], perm: i32, ids: &[Id]) -> ZkResult<()> {
 ///   including `super` and unknown schemes, is InvalidACL.
 ///
 /// Permission bits are not checked at all: ZooKeeper stores any 32-bit mask, even 0.
-pub fn fixup_acl(ids: &[Id], acl: &[Acl]) -> ZkResult<Vec<Acl>> {
+pub fn fixup_acl(providers: Providers, ids: &[Id], acl: &[Acl]) -> ZkResult<Vec<Acl>> {
     // A set of the entries seen so far keeps this O(n log n) on a hostile, huge list
     // (ZooKeeper's list scan is quadratic); the output order is still first occurrence.
     let mut seen: BTreeSet<&Acl> = BTreeSet::new();
@@ -235,7 +247,7 @@ pub fn fixup_acl(ids: &[Id], acl: &[Acl]) -> ZkResult<Vec<Acl>> {
             if fixed.len() == before {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if is_valid_acl_id(&entry.id) {
+        } else if is_valid_acl_id(providers, &entry.id) {
             fixed.push(entry.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -255,12 +267,35 @@ pub fn fixup_acl(ids: &[Id], acl: &[Acl]) -> ZkResult<Vec<Acl>> {
 ///   followed by `/bits` with bits between 0 and the address width.
 ///
 /// The pseudo-schemes `world`, `auth` and `super` are not providers, so this says no to them.
-pub fn is_valid_acl_id(id: &Id) -> bool {
+pub fn is_valid_acl_id(providers: Providers, id: &Id) -> bool {
     match id.scheme.as_str() {
         SCHEME_DIGEST => java_split(&id.id, ':').len() == 2,
         SCHEME_IP => parse_ip_expr(&id.id).is_some(),
+        SCHEME_X509 => providers.x509 && is_distinguished_name(&id.id),
         _ => false,
     }
+}
+
+/// Whether text reads as a distinguished name, `type=value` pairs separated by unescaped
+/// commas (or `+` inside one RDN), which is what an X500Principal accepts for an x509 ACL
+/// id. Values are not checked further.
+fn is_distinguished_name(text: &str) -> bool {
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' | '+' | ';' => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    !text.trim().is_empty()
+        && parts.iter().all(|part| part.split_once('=').is_some_and(|(kind, _)| !kind.trim().is_empty()))
 }
 
 /// The ACL a getACL caller without ADMIN permission sees: every `digest` entry has its id
@@ -338,7 +373,7 @@ pub fn java_hash_set_order(ids: &[Id]) -> Vec<&Id> {
 /// Whether identities of `scheme` count as authenticated for the `auth` expansion (the
 /// provider's `isAuthenticated`): true for `digest` only among the built-in providers.
 fn scheme_is_authenticated(scheme: &str) -> bool {
-    scheme == SCHEME_DIGEST
+    scheme == SCHEME_DIGEST || scheme == SCHEME_X509
 }
 
 /// Java's `String.split(String.valueOf(sep))` with its default limit: split on every
@@ -727,7 +762,7 @@ mod tests {
 
     #[test]
     fn fixup_rejects_an_empty_acl() {
-        assert_eq!(fixup_acl(&[], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(Providers::default(), &[], &[]), Err(ErrorCode::InvalidAcl));
     }
 
     #[test]
@@ -740,7 +775,7 @@ mod tests {
             acl(perms::WRITE, "ip", "10.0.0.0/8"),
         ];
         assert_eq!(
-            fixup_acl(&[], &input).unwrap(),
+            fixup_acl(Providers::default(), &[], &input).unwrap(),
             vec![
                 acl(perms::READ, "ip", "10.0.0.0/8"),
                 acl(perms::ALL, "world", "anyone"),
@@ -751,8 +786,11 @@ mod tests {
 
     #[test]
     fn fixup_accepts_world_only_with_anyone() {
-        assert_eq!(fixup_acl(&[], &open_acl_unsafe()).unwrap(), open_acl_unsafe());
-        assert_eq!(fixup_acl(&[], &[acl(perms::ALL, "world", "everyone")]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(Providers::default(), &[], &open_acl_unsafe()).unwrap(), open_acl_unsafe());
+        assert_eq!(
+            fixup_acl(Providers::default(), &[], &[acl(perms::ALL, "world", "everyone")]),
+            Err(ErrorCode::InvalidAcl)
+        );
     }
 
     #[test]
@@ -762,7 +800,7 @@ mod tests {
         // The id text of an auth entry is ignored.
         let input = vec![acl(perms::READ | perms::WRITE, "auth", "ignored")];
         assert_eq!(
-            fixup_acl(&ids, &input).unwrap(),
+            fixup_acl(Providers::default(), &ids, &input).unwrap(),
             vec![
                 acl(perms::READ | perms::WRITE, "digest", SUPER_TEST_DIGEST),
                 acl(perms::READ | perms::WRITE, "digest", USER_DIGEST),
@@ -773,8 +811,8 @@ mod tests {
     #[test]
     fn fixup_auth_without_a_digest_identity_is_invalid() {
         let ids = vec![id("ip", "10.0.0.1"), id("super", "")];
-        assert_eq!(fixup_acl(&ids, &creator_all_acl()), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup_acl(&[], &creator_all_acl()), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(Providers::default(), &ids, &creator_all_acl()), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(Providers::default(), &[], &creator_all_acl()), Err(ErrorCode::InvalidAcl));
     }
 
     #[test]
@@ -782,14 +820,14 @@ mod tests {
         let ids = vec![id("digest", USER_DIGEST)];
         let input = vec![acl(perms::ALL, "digest", USER_DIGEST), acl(perms::ALL, "auth", "")];
         assert_eq!(
-            fixup_acl(&ids, &input).unwrap(),
+            fixup_acl(Providers::default(), &ids, &input).unwrap(),
             vec![acl(perms::ALL, "digest", USER_DIGEST), acl(perms::ALL, "digest", USER_DIGEST)]
         );
     }
 
     #[test]
     fn fixup_validates_digest_ids_with_java_split_rules() {
-        let check = |text: &str| fixup_acl(&[], &[acl(perms::ALL, "digest", text)]).is_ok();
+        let check = |text: &str| fixup_acl(Providers::default(), &[], &[acl(perms::ALL, "digest", text)]).is_ok();
         assert!(check("user:hash"));
         assert!(check(":hash"));
         assert!(check("user:hash:")); // trailing empty parts are dropped
@@ -804,7 +842,7 @@ mod tests {
 
     #[test]
     fn fixup_validates_ip_expressions() {
-        let check = |text: &str| fixup_acl(&[], &[acl(perms::ALL, "ip", text)]).is_ok();
+        let check = |text: &str| fixup_acl(Providers::default(), &[], &[acl(perms::ALL, "ip", text)]).is_ok();
         for good in [
             "10.0.0.1",
             "10.0.0.0/8",
@@ -848,7 +886,7 @@ mod tests {
     fn fixup_rejects_schemes_without_a_provider() {
         for scheme in ["super", "sasl", "x509", "unknown", ""] {
             assert_eq!(
-                fixup_acl(&[id("super", "")], &[acl(perms::ALL, scheme, "x")]),
+                fixup_acl(Providers::default(), &[id("super", "")], &[acl(perms::ALL, scheme, "x")]),
                 Err(ErrorCode::InvalidAcl),
                 "scheme {scheme:?}"
             );
@@ -860,14 +898,14 @@ mod tests {
         // PrepRequestProcessor never validates perms.
         for mask in [0, perms::ALL, 0x7fff_ffff, -1] {
             let input = vec![acl(mask, "world", "anyone")];
-            assert_eq!(fixup_acl(&[], &input).unwrap(), input);
+            assert_eq!(fixup_acl(Providers::default(), &[], &input).unwrap(), input);
         }
     }
 
     #[test]
     fn one_invalid_entry_fails_the_whole_acl() {
         let input = vec![acl(perms::ALL, "world", "anyone"), acl(perms::ALL, "ip", "bogus")];
-        assert_eq!(fixup_acl(&[], &input), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(Providers::default(), &[], &input), Err(ErrorCode::InvalidAcl));
     }
 
     #[test]
@@ -914,10 +952,34 @@ mod tests {
         let mut ids = connection_ids(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         let login = authenticate(&AuthConfig::default(), "digest", b"user:password", None).unwrap();
         add_auth_ids(&mut ids, login).unwrap();
-        let fixed = fixup_acl(&ids, &creator_all_acl()).unwrap();
+        let fixed = fixup_acl(Providers::default(), &ids, &creator_all_acl()).unwrap();
         assert_eq!(fixed, vec![acl(perms::ALL, "digest", USER_DIGEST)]);
         assert_eq!(check_acl(&fixed, perms::DELETE, &ids), Ok(()));
         let stranger = connection_ids(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         assert_eq!(check_acl(&fixed, perms::READ, &stranger), Err(ErrorCode::NoAuth));
+    }
+
+    #[test]
+    fn x509_ids_are_valid_acl_entries_only_with_the_provider_on() {
+        let x509 = Providers { x509: true };
+        let subject = "CN=zk-client,OU=Clients,O=Example\\, Inc,C=US";
+        let entry = [acl(perms::ALL, "x509", subject)];
+        assert_eq!(fixup_acl(Providers::default(), &[], &entry), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(x509, &[], &entry).unwrap(), entry);
+        for bad in ["", "  ", "CN", "=x", "CN=a,,O=b", "CN=a,O"] {
+            assert_eq!(fixup_acl(x509, &[], &[acl(perms::ALL, "x509", bad)]), Err(ErrorCode::InvalidAcl), "{bad:?}");
+        }
+        // An `auth` entry expands to the connection's x509 identity, as to its digest ones.
+        let ids = [id("ip", "127.0.0.1"), id("x509", subject)];
+        assert_eq!(fixup_acl(x509, &ids, &creator_all_acl()).unwrap(), entry);
+    }
+
+    #[test]
+    fn an_x509_entry_admits_exactly_that_subject() {
+        let entry = [acl(perms::READ, "x509", "CN=a,O=b")];
+        assert_eq!(check_acl(&entry, perms::READ, &[id("x509", "CN=a,O=b")]), Ok(()));
+        assert_eq!(check_acl(&entry, perms::READ, &[id("x509", "CN=a,O=c")]), Err(ErrorCode::NoAuth));
+        assert_eq!(check_acl(&entry, perms::READ, &[id("digest", "CN=a,O=b")]), Err(ErrorCode::NoAuth));
+        assert_eq!(check_acl(&entry, perms::WRITE, &[id("x509", "CN=a,O=b")]), Err(ErrorCode::NoAuth));
     }
 }

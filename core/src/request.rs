@@ -39,6 +39,8 @@ pub struct PrepareConfig {
     /// The most outstanding change records kept (prepared, uncommitted paths); a request
     /// that would exceed it is refused with ThrottledOp rather than buffered.
     pub outstanding_changes_max: usize,
+    /// The authentication providers whose schemes ACLs may name.
+    pub providers: acl::Providers,
 }
 
 impl Default for PrepareConfig {
@@ -49,6 +51,7 @@ impl Default for PrepareConfig {
             reconfig_enabled: false,
             data_len_max: crate::proto::JUTE_MAXBUFFER_DEFAULT,
             outstanding_changes_max: 100_000,
+            providers: acl::Providers::default(),
         }
     }
 }
@@ -221,7 +224,7 @@ impl Preparer {
             return Err(ErrorCode::BadArguments);
         }
         let parent_path = if last_slash == 0 { "/" } else { &spec.path[..last_slash] };
-        let acl = acl::fixup_acl(context.auth_ids, &spec.acl)?;
+        let acl = acl::fixup_acl(self.config.providers, context.auth_ids, &spec.acl)?;
         let mut parent = self.record(tree, parent_path).ok_or(ErrorCode::NoNode)?;
         acl::check_acl(&parent.acl, perms::CREATE, context.auth_ids)?;
         let mut node_path = spec.path.to_owned();
@@ -319,7 +322,7 @@ impl Preparer {
         version: i32,
     ) -> ZkResult<Txn> {
         path::validate_path(node_path).map_err(|_| ErrorCode::BadArguments)?;
-        let new_acl = acl::fixup_acl(context.auth_ids, requested_acl)?;
+        let new_acl = acl::fixup_acl(self.config.providers, context.auth_ids, requested_acl)?;
         let mut node = self.record(tree, node_path).ok_or(ErrorCode::NoNode)?;
         acl::check_acl(&node.acl, perms::ADMIN, context.auth_ids)?;
         let new_version = check_and_increment_version(node.stat.aversion, version)?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Notify};
 use zk_core::node::ConnectionId;
+use zk_core::proto::Id;
 use zk_core::zab::message::PeerMessage;
 use zk_core::zab::ServerId;
 
@@ -18,6 +19,8 @@ pub(crate) enum Input {
     ClientConnected {
         connection: ConnectionId,
         handle: ConnectionHandle,
+        /// Identities the connection brought (a TLS client certificate's).
+        identities: Vec<Id>,
     },
     /// `count` complete frames from one read, back to back with their length prefixes: one
     /// input (one copy, one wake-up of the node task) per read rather than per request.

@@ -3,7 +3,9 @@
 //!
 //! - [`config`]: zoo.cfg, mapped onto the core's `NodeConfig`.
 //! - [`storage`]: the data directory, group commit on a dedicated thread, recovery.
-//! - [`server`]: the task that owns the node, the client port and four-letter words.
+//! - [`server`]: the task that owns the node; starting and stopping a server.
+//! - [`client_port`]: client connections (plaintext or TLS) and four-letter words.
+//! - `tls`: TLS on the client port (not in the madsim build).
 //! - `input`: what reaches the node task (one queue of inputs), and its end of a client
 //!   connection.
 //! - [`peer`]: the quorum connections between servers.
@@ -15,6 +17,7 @@
 // files and sockets that clippy.toml keeps out of the deterministic core are its job.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod client_port;
 pub mod config;
 pub mod four_letter;
 mod input;
@@ -25,5 +28,7 @@ mod shutdown;
 pub mod storage;
 #[cfg(test)]
 mod testing;
+#[cfg(not(madsim))]
+pub mod tls;
 
 pub use server::{start, start_with_fs, ServerError, ServerHandle, Status};

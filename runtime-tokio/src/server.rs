@@ -20,15 +20,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use zk_core::node::{ClientOutput, ConnectionId, Node, Now, PeerTransmit, RoleName};
 use zk_core::proto;
@@ -36,9 +35,10 @@ use zk_core::watch::WatchTable;
 use zk_core::zab::message::PeerMessage;
 use zk_core::zab::ServerId;
 
+use crate::client_port;
 use crate::config::{Config, ConfigError, PeerType};
 use crate::four_letter::{self, ConnectionFacts, Facts};
-use crate::input::{ConnectionHandle, ConnectionShared, Input};
+use crate::input::{ConnectionHandle, Input};
 use crate::peer;
 use crate::rt::{self, StorageWorker};
 use crate::shutdown::shutdown_signalled;
@@ -52,19 +52,6 @@ pub const INPUT_QUEUE_MAX: usize = 4096;
 /// txns per persist request, so more per fsync. (Link changes drain first: see
 /// `NodeLoop::handle`.)
 pub const INPUT_BATCH_MAX: usize = 256;
-/// Frames waiting to be written to one client. A client that lets this fill is closed.
-pub const CLIENT_QUEUE_FRAMES_MAX: usize = 4096;
-/// A connection stops being read while it has this many requests in the node (well under
-/// the core's `connection_requests_pending_max`, where the core closes it) ...
-pub const CLIENT_REQUESTS_IN_FLIGHT_PAUSE: usize = 256;
-/// ... or this many replies waiting to be written.
-pub const CLIENT_QUEUED_FRAMES_PAUSE: usize = CLIENT_QUEUE_FRAMES_MAX / 4;
-/// Bytes read from a client at a time.
-const CLIENT_READ_BYTES: usize = 64 * 1024;
-
-/// The most frames handed to the node in one input (backpressure is checked between them).
-const CLIENT_FRAMES_PER_INPUT: usize = 64;
-
 struct PeerLink {
     link: u64,
     /// Messages, encoded by the link's own task (a SNAP's snapshot image included), so the
@@ -93,12 +80,15 @@ pub enum ServerError {
     },
     /// The node stopped (a storage failure); restart the server from disk.
     Stopped(String),
+    /// The TLS settings cannot be used (a store that does not load, a wrong password, ...).
+    Tls(String),
 }
 
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServerError::Config(error) => write!(f, "configuration: {error}"),
+            ServerError::Tls(error) => write!(f, "TLS: {error}"),
             ServerError::Storage(error) => write!(f, "storage: {error}"),
             ServerError::Io { what, error } => write!(f, "{what}: {error}"),
             ServerError::Stopped(reason) => write!(f, "the server stopped: {reason}"),
@@ -117,6 +107,7 @@ impl From<ConfigError> for ServerError {
 /// A running server.
 pub struct ServerHandle {
     client_address: SocketAddr,
+    secure_client_address: Option<SocketAddr>,
     quorum_address: Option<SocketAddr>,
     status: watch::Receiver<Status>,
     shutdown: watch::Sender<bool>,
@@ -128,6 +119,11 @@ impl ServerHandle {
     /// Where the client port listens.
     pub fn client_address(&self) -> SocketAddr {
         self.client_address
+    }
+
+    /// Where the TLS-only client port (`secureClientPort`) listens, if there is one.
+    pub fn secure_client_address(&self) -> Option<SocketAddr> {
+        self.secure_client_address
     }
 
     pub fn quorum_address(&self) -> Option<SocketAddr> {
@@ -196,6 +192,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
 pub async fn start_with_fs<F: FileSystem>(config: Config, fs: Arc<F>) -> Result<ServerHandle, ServerError> {
     let config = Arc::new(config);
     let node_config = config.node_config();
+    let (client_kind, secure_kind) = client_port::port_kinds(&config).map_err(ServerError::Tls)?;
     let layout = Layout::new(&config.data_dir, &config.data_log_dir);
     for dir in [&config.data_dir, &config.data_log_dir] {
         if dir.join("version-2").exists() {
@@ -217,6 +214,14 @@ pub async fn start_with_fs<F: FileSystem>(config: Config, fs: Arc<F>) -> Result<
     let client_listener =
         TcpListener::bind(config.client_address()?).await.map_err(io_error("binding the client port"))?;
     let client_address = client_listener.local_addr().map_err(io_error("the client port"))?;
+    let secure_listener = match config.secure_client_address()? {
+        Some(address) => Some(TcpListener::bind(address).await.map_err(io_error("binding the secure client port"))?),
+        None => None,
+    };
+    let secure_client_address = match &secure_listener {
+        Some(listener) => Some(listener.local_addr().map_err(io_error("the secure client port"))?),
+        None => None,
+    };
     let ensemble = node_config.voters.len() + node_config.observers.len() > 1;
     let quorum_listener = if ensemble {
         let address = config.quorum_listen_address()?;
@@ -250,12 +255,22 @@ pub async fn start_with_fs<F: FileSystem>(config: Config, fs: Arc<F>) -> Result<
     );
 
     let mut listeners = Vec::new();
-    listeners.push(tokio::spawn(accept_clients(
+    listeners.push(tokio::spawn(client_port::accept_clients(
         client_listener,
+        client_kind,
         config.clone(),
         inputs.clone(),
         shutdown_receiver.clone(),
     )));
+    if let (Some(listener), Some(kind)) = (secure_listener, secure_kind) {
+        listeners.push(tokio::spawn(client_port::accept_clients(
+            listener,
+            kind,
+            config.clone(),
+            inputs.clone(),
+            shutdown_receiver.clone(),
+        )));
+    }
     if let Some(listener) = quorum_listener {
         let known: Vec<ServerId> = config.servers.keys().copied().collect();
         listeners.push(tokio::spawn(peer::accept_loop(
@@ -296,7 +311,15 @@ pub async fn start_with_fs<F: FileSystem>(config: Config, fs: Arc<F>) -> Result<
         failure: None,
     };
     let node_task = tokio::spawn(node_loop.run(shutdown_receiver));
-    Ok(ServerHandle { client_address, quorum_address, status, shutdown, listeners, node_task: Some(node_task) })
+    Ok(ServerHandle {
+        client_address,
+        secure_client_address,
+        quorum_address,
+        status,
+        shutdown,
+        listeners,
+        node_task: Some(node_task),
+    })
 }
 
 /// Milliseconds since the server started (monotonic) and since the Unix epoch (wall).
@@ -417,8 +440,11 @@ impl NodeLoop {
             self.drain();
         }
         match input {
-            Input::ClientConnected { connection, handle } => {
+            Input::ClientConnected { connection, handle, identities } => {
                 self.node.handle_client_connected(connection, Some(handle.remote.ip()), now);
+                if !identities.is_empty() {
+                    self.node.handle_client_identified(connection, identities, now);
+                }
                 self.connections.insert(connection, handle);
             }
             Input::ClientFrames { connection, frames, count } => {
@@ -661,273 +687,5 @@ impl NodeLoop {
             }
         }
         lines
-    }
-}
-
-// ---- the client port ----
-
-/// Counts connections per client address for `maxClientCnxns`; a slot is given back when
-/// its connection ends.
-#[derive(Clone, Debug, Default)]
-struct ConnectionsPerIp(Arc<Mutex<BTreeMap<IpAddr, usize>>>);
-
-struct IpSlot {
-    ip: IpAddr,
-    counts: ConnectionsPerIp,
-}
-
-impl ConnectionsPerIp {
-    fn take(&self, ip: IpAddr, limit: usize) -> Option<IpSlot> {
-        let mut counts = self.0.lock().unwrap();
-        let count = counts.entry(ip).or_default();
-        if limit > 0 && *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(IpSlot { ip, counts: self.clone() })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().unwrap();
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
-}
-
-async fn accept_clients(
-    listener: TcpListener,
-    config: Arc<Config>,
-    inputs: mpsc::Sender<Input>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
-    let per_ip = ConnectionsPerIp::default();
-    let frame_bytes_max = config.node_config().client_frame_bytes_max;
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown_signalled(&mut shutdown) => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, remote) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, usually: wait rather than spin.
-                tracing::warn!(%error, "client accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some(slot) = per_ip.take(remote.ip(), config.max_client_cnxns) else {
-            tracing::warn!(%remote, limit = config.max_client_cnxns, "too many connections from one address (maxClientCnxns)");
-            continue;
-        };
-        let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-        let client =
-            Client { connection, remote, inputs: inputs.clone(), config: config.clone(), frame_bytes_max, _slot: slot };
-        tokio::spawn(client.serve(stream, shutdown.clone()));
-    }
-}
-
-/// One client connection's task.
-struct Client {
-    connection: ConnectionId,
-    remote: SocketAddr,
-    inputs: mpsc::Sender<Input>,
-    config: Arc<Config>,
-    frame_bytes_max: usize,
-    _slot: IpSlot,
-}
-
-impl Client {
-    async fn serve(self, mut stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
-        let _ = stream.set_nodelay(true);
-        let mut buffer: Vec<u8> = Vec::with_capacity(CLIENT_READ_BYTES);
-        // The first four bytes tell a four-letter word from a frame length.
-        while buffer.len() < 4 {
-            let read = tokio::select! {
-                _ = shutdown_signalled(&mut shutdown) => return,
-                read = stream.read_buf(&mut buffer) => read,
-            };
-            match read {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-        if let Some(word) = four_letter::parse(&buffer[..4]) {
-            self.four_letter_word(stream, word).await;
-            return;
-        }
-
-        let shared = Arc::new(ConnectionShared::default());
-        let (writer, mut outgoing) = mpsc::channel::<Vec<u8>>(CLIENT_QUEUE_FRAMES_MAX);
-        let handle = ConnectionHandle { writer, shared: shared.clone(), remote: self.remote, received: 0, sent: 0 };
-        if self.inputs.send(Input::ClientConnected { connection: self.connection, handle }).await.is_err() {
-            return;
-        }
-        tracing::debug!(remote = %self.remote, connection = self.connection, "client connected");
-        let (mut reader, writer) = rt::split(stream);
-        let read = async {
-            let mut frames_sent: u64 = 0;
-            loop {
-                // Hand over every complete frame, a batch at a time, pausing while the node
-                // or the writer has too much of this connection's work. Frames before a bad
-                // one are still handed over.
-                let mut consumed = 0;
-                let mut bad_frame = None;
-                while bad_frame.is_none() {
-                    let start = consumed;
-                    let mut count = 0;
-                    while count < CLIENT_FRAMES_PER_INPUT {
-                        match proto::split_frame(&buffer[consumed..], self.frame_bytes_max) {
-                            Ok(Some((_, used))) => {
-                                consumed += used;
-                                count += 1;
-                            }
-                            Ok(None) => break,
-                            Err(error) => {
-                                bad_frame = Some(format!("bad frame: {error}"));
-                                break;
-                            }
-                        }
-                    }
-                    if count == 0 {
-                        break;
-                    }
-                    let frames = buffer[start..consumed].to_vec();
-                    if self
-                        .inputs
-                        .send(Input::ClientFrames { connection: self.connection, frames, count })
-                        .await
-                        .is_err()
-                    {
-                        return String::from("server stopping");
-                    }
-                    frames_sent += count as u64;
-                    wait_for_room(&shared, frames_sent).await;
-                }
-                if let Some(problem) = bad_frame {
-                    return problem;
-                }
-                // One move per read, not one per frame.
-                buffer.drain(..consumed);
-                buffer.reserve(CLIENT_READ_BYTES.saturating_sub(buffer.capacity() - buffer.len()));
-                match reader.read_buf(&mut buffer).await {
-                    Ok(0) => return String::from("closed by the client"),
-                    Ok(_) => {}
-                    Err(error) => return error.to_string(),
-                }
-            }
-        };
-        let write = async {
-            let mut writer = BufWriter::new(writer);
-            while let Some(frame) = outgoing.recv().await {
-                let mut frame = frame;
-                loop {
-                    shared.queued.fetch_sub(1, Ordering::Relaxed);
-                    if let Err(error) = writer.write_all(&frame).await {
-                        return error.to_string();
-                    }
-                    match outgoing.try_recv() {
-                        Ok(next) => frame = next,
-                        Err(_) => break,
-                    }
-                }
-                if let Err(error) = writer.flush().await {
-                    return error.to_string();
-                }
-                shared.resume.notify_one();
-            }
-            let _ = writer.shutdown().await;
-            String::from("closed by the server")
-        };
-        let reason = tokio::select! {
-            reason = read => reason,
-            reason = write => reason,
-            _ = shutdown_signalled(&mut shutdown) => String::from("server stopping"),
-        };
-        if reason.starts_with("bad frame") {
-            tracing::warn!(remote = %self.remote, reason, "closing a client connection");
-        } else {
-            tracing::debug!(remote = %self.remote, connection = self.connection, reason, "client disconnected");
-        }
-        let _ = self.inputs.send(Input::ClientDisconnected { connection: self.connection }).await;
-    }
-
-    async fn four_letter_word(&self, mut stream: TcpStream, word: &'static str) {
-        let answer = if !self.config.four_letter_words.contains(word) {
-            four_letter::refusal(word)
-        } else {
-            tracing::info!(remote = %self.remote, word, "four-letter word");
-            let (reply, answer) = oneshot::channel();
-            if self.inputs.send(Input::FourLetterWord { word, reply }).await.is_err() {
-                return;
-            }
-            answer.await.unwrap_or_default()
-        };
-        let _ = stream.write_all(answer.as_bytes()).await;
-        let _ = stream.flush().await;
-        let _ = stream.shutdown().await;
-    }
-}
-
-/// Waits while a connection has too many requests in the node or replies unwritten.
-async fn wait_for_room(shared: &ConnectionShared, frames_sent: u64) {
-    loop {
-        let resumed = shared.resume.notified();
-        let in_node = frames_sent.saturating_sub(shared.handled.load(Ordering::Relaxed)) as usize
-            + shared.pending.load(Ordering::Relaxed);
-        let queued = shared.queued.load(Ordering::Relaxed);
-        if in_node < CLIENT_REQUESTS_IN_FLIGHT_PAUSE && queued < CLIENT_QUEUED_FRAMES_PAUSE {
-            return;
-        }
-        resumed.await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connections_per_ip_are_limited_and_given_back() {
-        let counts = ConnectionsPerIp::default();
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let other: IpAddr = "10.0.0.2".parse().unwrap();
-        let first = counts.take(ip, 2).unwrap();
-        let _second = counts.take(ip, 2).unwrap();
-        assert!(counts.take(ip, 2).is_none(), "the third from one address is refused");
-        assert!(counts.take(other, 2).is_some(), "other addresses have their own count");
-        drop(first);
-        assert!(counts.take(ip, 2).is_some(), "a closed connection gives its slot back");
-        let unlimited: Vec<IpSlot> = (0..100).filter_map(|_| counts.take(other, 0)).collect();
-        assert_eq!(unlimited.len(), 100, "0 is no limit");
-    }
-
-    #[tokio::test]
-    async fn a_paused_reader_resumes_when_the_node_catches_up() {
-        let shared = Arc::new(ConnectionShared::default());
-        shared.pending.store(CLIENT_REQUESTS_IN_FLIGHT_PAUSE, Ordering::Relaxed);
-        let waiter = tokio::spawn({
-            let shared = shared.clone();
-            async move { wait_for_room(&shared, 0).await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!waiter.is_finished(), "paused while the node holds too many requests");
-        shared.pending.store(0, Ordering::Relaxed);
-        shared.resume.notify_one();
-        tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
-        // Frames sent but not yet handled count too.
-        let paused = tokio::time::timeout(
-            Duration::from_millis(20),
-            wait_for_room(&shared, CLIENT_REQUESTS_IN_FLIGHT_PAUSE as u64),
-        )
-        .await;
-        assert!(paused.is_err());
     }
 }

@@ -181,10 +181,14 @@ fn a_setting_zkd_cannot_honour_stops_it_naming_the_setting() {
     let dir = temp_dir("refused");
     let config = dir.join("zoo.cfg");
     let port = free_port();
-    std::fs::write(&config, format!("dataDir={}\nclientPort={port}\nsecureClientPort=2281\n", dir.display())).unwrap();
+    std::fs::write(&config, format!("dataDir={}\nclientPort={port}\nquorum.auth.enableSasl=true\n", dir.display()))
+        .unwrap();
     let (code, stderr) = run_to_exit(&[config.to_str().unwrap()], &[]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("line 3: secureClientPort: not supported by zkd: TLS"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: quorum.auth.enableSasl: \"true\" is not supported by zkd: quorum SASL"),
+        "{stderr}"
+    );
 
     // The same through a system property, from the command line and from JVMFLAGS.
     std::fs::write(&config, format!("dataDir={}\nclientPort={port}\n", dir.display())).unwrap();

@@ -592,6 +592,15 @@ impl Node {
         self.shared.touch_session(sessions, session_id, timeout_ms);
     }
 
+    /// Identities the driver established (see [`Node::handle_client_identified`]).
+    pub(super) fn client_identified(&mut self, connection: ConnectionId, ids: Vec<Id>) {
+        if let Some(entry) = self.shared.clients.connections.get_mut(&connection) {
+            if acl::add_auth_ids(&mut entry.auth_ids, ids).is_err() {
+                self.shared.close_connection(connection);
+            }
+        }
+    }
+
     fn client_request(&mut self, connection: ConnectionId, session_id: i64, timeout_ms: i32, frame: &[u8]) {
         let Ok(decoded) = proto::decode_request(frame) else {
             self.shared.close_connection(connection);

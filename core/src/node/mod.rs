@@ -35,6 +35,7 @@ pub use persist::{Durable, PersistRequest, PersistToken, StorageOp};
 use crate::acl::AuthConfig;
 use crate::database::Database;
 use crate::ondisk::Recovered;
+use crate::proto::Id;
 use crate::request::PrepareConfig;
 use crate::session::{SessionConfig, SESSIONS_MAX_DEFAULT};
 
@@ -596,6 +597,18 @@ impl Node {
         self.shared.advance(now);
         self.expire_lease(false);
         self.shared.clients.connected(connection, remote_ip, now.wall_ms);
+        self.check_invariants();
+    }
+
+    /// The driver authenticated a connection outside the client protocol (a TLS client
+    /// certificate: `x509` ids, and `super` for the configured superuser). The identities
+    /// join the connection's as an `auth` packet's would; a connection that would hold more
+    /// than [`crate::acl::AUTH_IDS_MAX`] keeps what it has and is closed, as a failed login.
+    pub fn handle_client_identified(&mut self, connection: ConnectionId, ids: Vec<Id>, now: Now) {
+        self.shared.advance(now);
+        self.expire_lease(false);
+        self.client_identified(connection, ids);
+        self.apply_transition();
         self.check_invariants();
     }
 

@@ -58,7 +58,7 @@ const JVM_TUNING: &str = "a tuning knob of ZooKeeper's Java implementation; zkd 
 const CLIENT_SIDE: &str = "read by ZooKeeper's client, not its server";
 const LATER_20: &str = "not built yet (issue 20); zkd behaves as with the default";
 const ADMIN_19: &str = "the AdminServer is not built yet (issue 19)";
-const TLS: &str = "TLS is not built yet (issue 18): zkd would serve in the clear";
+const QUORUM_TLS: &str = "TLS between servers is not built yet (issue 18): the quorum would talk in the clear";
 const SASL: &str = "SASL is not built yet (issue 18): zkd would accept clients unauthenticated";
 const QUORUM_SASL: &str = "quorum SASL is not built yet (issue 18): servers would not authenticate each other";
 const OFF: &[&str] = &["false"];
@@ -121,17 +121,19 @@ pub const KEYS: &[Key] = &[
     key("quorum.cnxn.threads.size", File, Ignored(JVM_TUNING)),
     key("metricsProvider.*", File, Ignored("metrics providers are not built yet (issue 19)")),
     // TLS.
-    key("secureClientPort", File, Refused(TLS)),
-    key("secureClientPortAddress", File, Refused(TLS)),
-    key("client.portUnification", Property, RefusedUnless(OFF, TLS)),
-    key("portUnification", File, RefusedUnless(OFF, TLS)),
-    key("sslQuorum", File, RefusedUnless(OFF, TLS)),
+    key("secureClientPort", File, Read),
+    key("secureClientPortAddress", File, Read),
+    key("client.portUnification", Property, Read),
+    key("client.certReload", Property, Read),
+    key("portUnification", File, RefusedUnless(OFF, QUORUM_TLS)),
+    key("sslQuorum", File, RefusedUnless(OFF, QUORUM_TLS)),
     key("sslQuorumReloadCertFiles", File, Ignored("used only with sslQuorum")),
-    key("ssl.*", Property, Refused(TLS)),
+    key("ssl.*", Property, Read),
+    key("ssl.quorum.*", Property, Refused(QUORUM_TLS)),
     key("serverCnxnFactory", Property, Ignored("zkd has one connection layer (for TLS ZooKeeper needs Netty's)")),
-    key("X509AuthenticationProvider.superUser", Property, Refused("x509 identities are not built yet (issue 18)")),
+    key("X509AuthenticationProvider.superUser", Property, Read),
     // SASL and authentication.
-    key("superUser", Property, Refused("SASL and x509 identities are not built yet (issue 18)")),
+    key("superUser", Property, Refused(SASL)),
     key("SASLAuthenticationProvider.superPassword", Property, Refused(SASL)),
     key("allowSaslFailedClients", Property, RefusedUnless(OFF, SASL)),
     key("sessionRequireClientSASLAuth", Property, RefusedUnless(OFF, SASL)),

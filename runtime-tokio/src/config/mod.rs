@@ -23,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use zk_core::acl::AuthConfig;
+use zk_core::acl::{AuthConfig, Providers};
 use zk_core::node::NodeConfig;
 use zk_core::proto::{JUTE_MAXBUFFER_DEFAULT, JUTE_MAXBUFFER_EXTRA_SIZE};
 use zk_core::request::PrepareConfig;
@@ -35,6 +35,7 @@ pub use properties::Property;
 
 pub mod keys;
 pub mod properties;
+pub mod ssl;
 
 /// ZooKeeper's default `clientPort` (zkd's when none is given).
 pub const CLIENT_PORT_DEFAULT: u16 = 2181;
@@ -123,6 +124,18 @@ pub struct Config {
     pub data_dir_autocreate: bool,
     /// `quorumListenOnAllIPs`: the quorum port listens on every address.
     pub quorum_listen_on_all_ips: bool,
+    /// `secureClientPort`: a client port that speaks TLS only.
+    pub secure_client_port: Option<u16>,
+    /// `secureClientPortAddress`; every address when unset.
+    pub secure_client_port_address: Option<String>,
+    /// `client.portUnification`: the plain client port takes TLS clients too.
+    pub client_port_unification: bool,
+    /// `client.certReload`: changed key and trust stores are used without a restart.
+    pub client_cert_reload: bool,
+    /// The client port's `ssl.*` settings.
+    pub ssl: ssl::SslConfig,
+    /// `X509AuthenticationProvider.superUser`: the certificate subject that is superuser.
+    pub x509_super_user: Option<String>,
 }
 
 /// Why a configuration cannot be used.
@@ -183,6 +196,12 @@ impl Default for Config {
             super_digest: None,
             data_dir_autocreate: true,
             quorum_listen_on_all_ips: false,
+            secure_client_port: None,
+            secure_client_port_address: None,
+            client_port_unification: false,
+            client_cert_reload: false,
+            ssl: ssl::SslConfig::default(),
+            x509_super_user: None,
         }
     }
 }
@@ -287,6 +306,7 @@ fn parse_server(value: &str) -> ValueResult<ServerSpec> {
 const AUTH_PROVIDERS_BUILT_IN: &[&str] = &[
     "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
     "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
+    "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
 ];
 
 /// `authProvider.N`: a built-in provider is accepted, any other refused (zkd cannot load a
@@ -297,7 +317,6 @@ fn check_auth_provider(class: &str) -> ValueResult<()> {
     }
     let problem = match class.rsplit('.').next() {
         Some("SASLAuthenticationProvider") => "SASL is not built yet (issue 18)",
-        Some("X509AuthenticationProvider") => "x509 identities are not built yet (issue 18)",
         _ => "zkd cannot load an authentication provider class",
     };
     Err(format!("{class:?} is not supported by zkd: {problem}"))
@@ -513,6 +532,17 @@ impl Config {
             "extendedTypesEnabled" => self.extended_types_enabled = parse_bool(value)?,
             "datadir.autocreate" => self.data_dir_autocreate = parse_bool(value)?,
             "quorumListenOnAllIPs" => self.quorum_listen_on_all_ips = parse_bool(value)?,
+            "secureClientPort" => self.secure_client_port = Some(parse_port(value)?),
+            "secureClientPortAddress" => {
+                if value.is_empty() {
+                    return Err(String::from("an empty address"));
+                }
+                self.secure_client_port_address = Some(value.to_owned());
+            }
+            "client.portUnification" => self.client_port_unification = parse_bool(value)?,
+            "client.certReload" => self.client_cert_reload = parse_bool(value)?,
+            "X509AuthenticationProvider.superUser" => self.x509_super_user = Some(value.to_owned()),
+            _ if name.starts_with("ssl.") => self.ssl.set(&name["ssl.".len()..], value)?,
             "superDigest" | "DigestAuthenticationProvider.superDigest" => {
                 if !value.contains(':') {
                     return Err(String::from("expected super:<base64 sha1 digest>"));
@@ -547,6 +577,16 @@ impl Config {
             if !self.servers.values().any(|server| server.peer_type == PeerType::Participant) {
                 return Err(ConfigError::Invalid(String::from("no participant among the server.N lines")));
             }
+        }
+        if self.secure_client_port_address.is_some() && self.secure_client_port.is_none() {
+            return Err(ConfigError::Invalid(String::from(
+                "secureClientPortAddress is set but secureClientPort is not",
+            )));
+        }
+        if self.serves_tls() && self.ssl.key_store.location.is_none() {
+            return Err(ConfigError::Invalid(String::from(
+                "TLS on the client port (secureClientPort or client.portUnification) needs ssl.keyStore.location",
+            )));
         }
         let session = self.session_config();
         if session.min_session_timeout_ms > session.max_session_timeout_ms {
@@ -631,6 +671,21 @@ impl Config {
         Ok(SocketAddr::new(ip, self.client_port.unwrap_or(CLIENT_PORT_DEFAULT)))
     }
 
+    /// Whether any client port speaks TLS.
+    pub fn serves_tls(&self) -> bool {
+        self.secure_client_port.is_some() || self.client_port_unification
+    }
+
+    /// Where the TLS-only client port listens (`secureClientPort`), if there is one.
+    pub fn secure_client_address(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(port) = self.secure_client_port else { return Ok(None) };
+        let ip = match &self.secure_client_port_address {
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Some(address) => resolve_host(address)?,
+        };
+        Ok(Some(SocketAddr::new(ip, port)))
+    }
+
     /// The quorum address of a server.
     pub fn quorum_address(&self, server_id: ServerId) -> Result<SocketAddr, ConfigError> {
         let spec = self
@@ -669,6 +724,7 @@ impl Config {
             extended_types_enabled: self.extended_types_enabled,
             reconfig_enabled: self.reconfig_enabled,
             data_len_max: self.jute_maxbuffer,
+            providers: Providers { x509: self.serves_tls() && self.ssl.client_auth != ssl::ClientAuth::None },
             ..PrepareConfig::default()
         };
         node.auth = AuthConfig { super_digest: self.super_digest.clone() };

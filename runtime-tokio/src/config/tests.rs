@@ -268,10 +268,10 @@ fn property(name: &str, value: &str) -> Property {
 #[test]
 fn security_and_durability_keys_zkd_lacks_stop_it_naming_the_key() {
     let refused: &[(&str, &str)] = &[
-        ("secureClientPort=2281", "TLS"),
-        ("ssl.keyStore.location=/k.jks", "TLS"),
-        ("sslQuorum=true", "TLS"),
-        ("client.portUnification=true", "TLS"),
+        ("ssl.quorum.keyStore.location=/k.jks", "TLS between servers"),
+        ("sslQuorum=true", "TLS between servers"),
+        ("portUnification=true", "TLS between servers"),
+        ("ssl.crl=true", "revocation"),
         ("quorum.auth.enableSasl=true", "quorum SASL"),
         ("forceSync=no", "flushes"),
         ("zookeeper.skipACL=yes", "ACL"),
@@ -351,6 +351,12 @@ fn every_key_the_table_reads_has_a_reader() {
         ("superDigest", "super:x"),
         ("groupCommitWaitMicros", "10"),
         ("datadir.autocreate", "true"),
+        ("secureClientPort", "2281"),
+        ("secureClientPortAddress", "127.0.0.1"),
+        ("client.portUnification", "false"),
+        ("client.certReload", "true"),
+        ("ssl.*", "need"),
+        ("X509AuthenticationProvider.superUser", "CN=admin"),
         ("quorumListenOnAllIPs", "true"),
         ("authProvider.*", "org.apache.zookeeper.server.auth.IPAuthenticationProvider"),
     ];
@@ -358,8 +364,13 @@ fn every_key_the_table_reads_has_a_reader() {
         let Some((_, value)) = samples.iter().find(|(name, _)| *name == key.name) else {
             panic!("{}: the table reads it; add a sample value here", key.name);
         };
-        let name = key.name.replace('*', "1");
-        let text = format!("dataDir=/d\n{name}={value}\n");
+        let name = if key.name == "ssl.*" { String::from("ssl.clientAuth") } else { key.name.replace('*', "1") };
+        let needs = if name.starts_with("secureClientPort") {
+            "secureClientPort=2281\nssl.keyStore.location=/k.jks\n"
+        } else {
+            ""
+        };
+        let text = format!("dataDir=/d\n{needs}{name}={value}\n");
         Config::parse(&text).unwrap_or_else(|error| panic!("{text:?}: {error}"));
     }
 }
@@ -391,5 +402,29 @@ fn docs_config_md_lists_every_key() {
         } else {
             panic!("docs/CONFIG.md's table is stale: run UPDATE_CONFIG_MD=1 cargo test -p zk-runtime-tokio config");
         }
+    }
+}
+
+#[test]
+fn tls_keys_make_a_secure_client_port() {
+    let config = parse(
+        "dataDir=/d\nsecureClientPort=2281\nsecureClientPortAddress=127.0.0.2\nssl.keyStore.location=/k.jks\n\
+         zookeeper.ssl.keyStore.password=pw\nssl.clientAuth=none\nclient.certReload=true\n",
+    );
+    assert_eq!(config.secure_client_address().unwrap(), Some("127.0.0.2:2281".parse().unwrap()));
+    assert_eq!(config.ssl.key_store.password, "pw");
+    assert!(config.client_cert_reload && config.serves_tls());
+    assert!(!config.node_config().prepare.providers.x509, "no client certificates, no x509 ids");
+    assert!(
+        parse("dataDir=/d\nsecureClientPort=2281\nssl.keyStore.location=/k\n").node_config().prepare.providers.x509
+    );
+    assert_eq!(parse(MINIMAL).secure_client_address().unwrap(), None);
+    for (text, problem) in [
+        ("dataDir=/d\nsecureClientPort=2281\n", "needs ssl.keyStore.location"),
+        ("dataDir=/d\nclient.portUnification=true\n", "needs ssl.keyStore.location"),
+        ("dataDir=/d\nsecureClientPortAddress=127.0.0.1\n", "secureClientPort is not"),
+    ] {
+        let error = Config::parse(text).unwrap_err().to_string();
+        assert!(error.contains(problem), "{text:?}: {error}");
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use zk_core::node::RoleName;
 use zk_core::proto::{
@@ -83,8 +83,8 @@ pub async fn four_letter(address: SocketAddr, word: &str) -> io::Result<String> 
 }
 
 /// A ZooKeeper session over one connection.
-pub struct TestClient {
-    stream: TcpStream,
+pub struct TestClient<S = TcpStream> {
+    stream: S,
     buffer: Vec<u8>,
     next_xid: i32,
     pending: BTreeMap<i32, OpCode>,
@@ -102,12 +102,28 @@ fn timed_out(what: &str) -> io::Error {
 impl TestClient {
     /// Connects and establishes a new session.
     pub async fn connect(address: SocketAddr) -> io::Result<TestClient> {
-        tokio::time::timeout(TIMEOUT, TestClient::connect_inner(address)).await.map_err(|_| timed_out("connect"))?
+        tokio::time::timeout(TIMEOUT, async {
+            let stream = TcpStream::connect(address).await?;
+            stream.set_nodelay(true)?;
+            TestClient::connect_inner(stream).await
+        })
+        .await
+        .map_err(|_| timed_out("connect"))?
     }
 
-    async fn connect_inner(address: SocketAddr) -> io::Result<TestClient> {
-        let mut stream = TcpStream::connect(address).await?;
-        stream.set_nodelay(true)?;
+    /// The connection itself, to misbehave on.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> TestClient<S> {
+    /// Establishes a new session over a connected stream (a TLS one, say).
+    pub async fn connect_over(stream: S) -> io::Result<TestClient<S>> {
+        tokio::time::timeout(TIMEOUT, TestClient::connect_inner(stream)).await.map_err(|_| timed_out("connect"))?
+    }
+
+    async fn connect_inner(mut stream: S) -> io::Result<TestClient<S>> {
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
@@ -259,11 +275,6 @@ impl TestClient {
     pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes).await?;
         self.stream.flush().await
-    }
-
-    /// The connection itself, to misbehave on.
-    pub fn into_stream(self) -> TcpStream {
-        self.stream
     }
 
     /// Waits until the server closes the connection.
