@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real-client compatibility suite: zkCli.sh, the C client (cli_mt, load_gen), the Go client
 # (go-zookeeper) and kazoo's recipes, first against Apache ZooKeeper 3.8 from Debian (so the
-# expected outputs are ZooKeeper's own), then against zkd.
+# expected outputs are ZooKeeper's own), then against zkd; then zkCli and kazoo over TLS.
 #   ci/compat/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,4 +62,7 @@ echo "--- zkd ensemble: restart every server, the data is intact"
 for id in 1 2 3; do "$here/zkd.sh" start "$work/ensemble" "$id" & done
 wait
 "$python" "$here/failover.py" verify "$hosts" "$acks"
+port=$((port + 20))
+echo "--- zkd standalone with TLS on 127.0.0.1:$((port + 1)): zkCli (JKS, PKCS12) and kazoo"
+"$here/tls.sh" "$python" "$work" "$port"
 echo "compatibility suite: all passed"
