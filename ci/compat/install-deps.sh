@@ -14,10 +14,11 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
-# kazoo, in a virtualenv under target/ so the system Python is left alone.
+# kazoo (with pure-sasl, its SASL mechanisms), in a virtualenv under target/ so the system
+# Python is left alone.
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv="$root/target/compat-venv"
-if ! "$venv/bin/python" -c "import kazoo" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "kazoo==2.11.0"
+if ! "$venv/bin/python" -c "import kazoo, puresasl" 2>/dev/null; then
+    [[ -x $venv/bin/pip ]] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "kazoo==2.11.0" "pure-sasl==0.6.2"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real-client compatibility suite: zkCli.sh, the C client (cli_mt, load_gen), the Go client
 # (go-zookeeper) and kazoo's recipes, first against Apache ZooKeeper 3.8 from Debian (so the
-# expected outputs are ZooKeeper's own), then against zkd; then zkCli and kazoo over TLS.
+# expected outputs are ZooKeeper's own), then against zkd; then zkCli and kazoo over TLS and
+# with SASL DIGEST-MD5.
 #   ci/compat/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,4 +66,7 @@ wait
 port=$((port + 20))
 echo "--- zkd standalone with TLS on 127.0.0.1:$((port + 1)): zkCli (JKS, PKCS12) and kazoo"
 "$here/tls.sh" "$python" "$work" "$port"
+port=$((port + 10))
+echo "--- zkd standalone with SASL DIGEST-MD5 on 127.0.0.1:$port: kazoo and zkCli"
+"$here/sasl.sh" "$python" "$work" "$port"
 echo "compatibility suite: all passed"

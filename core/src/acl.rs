@@ -38,6 +38,8 @@ pub const SCHEME_IP: &str = "ip";
 pub const SCHEME_SUPER: &str = "super";
 /// The scheme of a TLS client certificate's subject (ZooKeeper's X509AuthenticationProvider).
 pub const SCHEME_X509: &str = "x509";
+/// The scheme of a SASL login's name (ZooKeeper's SASLAuthenticationProvider).
+pub const SCHEME_SASL: &str = "sasl";
 
 /// The most identities one connection may hold. ZooKeeper keeps an unbounded set; zkd bounds
 /// it so a client that keeps adding new credentials cannot grow a connection without limit.
@@ -82,6 +84,16 @@ pub struct AuthConfig {
     /// form `super:<base64 sha1>` (as [`generate_digest`] prints it). A connection whose
     /// digest login produces exactly this id also becomes the superuser. `None` disables it.
     pub super_digest: Option<String>,
+    /// SASL (DIGEST-MD5) from a JAAS `Server` section; `None`: a SASL token is answered with
+    /// no token, as ZooKeeper answers it without a login.
+    pub sasl: Option<crate::sasl::SaslConfig>,
+    /// A secret the DIGEST-MD5 nonces are derived from (random in production, a seed's in
+    /// the simulator).
+    pub nonce_secret: u128,
+    /// `enforce.auth.enabled` with `enforce.auth.schemes` (or `sessionRequireClientSASLAuth`:
+    /// `sasl`): a connection must hold an identity of one of these schemes before any request
+    /// but auth and sasl; otherwise it is answered SessionClosedRequireSaslAuth and closed.
+    pub enforce_schemes: Option<Vec<String>>,
 }
 
 /// The authentication providers a server runs beyond the two every server has (`digest`,
@@ -91,6 +103,8 @@ pub struct AuthConfig {
 pub struct Providers {
     /// `x509`: identities from TLS client certificates.
     pub x509: bool,
+    /// `sasl`: identities from SASL logins.
+    pub sasl: bool,
 }
 
 /// Turns `user:password` into the digest id `user:base64(sha1(user:password))`, exactly as
@@ -200,7 +214,7 @@ pub fn check_acl(acl: &[Acl], perm: i32, ids: &[Id]) -> ZkResult<()> {
         let allowed = match entry.id.scheme.as_str() {
             SCHEME_DIGEST => ids.iter().any(|id| id.scheme == SCHEME_DIGEST && id.id == entry.id.id),
             SCHEME_IP => ids.iter().any(|id| id.scheme == SCHEME_IP && ip_matches(&id.id, &entry.id.id)),
-            SCHEME_X509 => ids.iter().any(|id| id.scheme == SCHEME_X509 && id.id == entry.id.id),
+            SCHEME_X509 | SCHEME_SASL => ids.iter().any(|id| id.scheme == entry.id.scheme && id.id == entry.id.id),
             _ => false,
         };
         if allowed {
@@ -272,8 +286,17 @@ pub fn is_valid_acl_id(providers: Providers, id: &Id) -> bool {
         SCHEME_DIGEST => java_split(&id.id, ':').len() == 2,
         SCHEME_IP => parse_ip_expr(&id.id).is_some(),
         SCHEME_X509 => providers.x509 && is_distinguished_name(&id.id),
+        SCHEME_SASL => providers.sasl && is_kerberos_name(&id.id),
         _ => false,
     }
+}
+
+/// Whether a name parses as ZooKeeper's KerberosName does: a name with `@` must be
+/// `service[/host]@realm` (one `@`, at most one `/` before it); a name without `@` is a plain
+/// service name, always valid.
+fn is_kerberos_name(name: &str) -> bool {
+    let Some((before, realm)) = name.split_once('@') else { return true };
+    !realm.contains(['@', '/']) && before.matches('/').count() <= 1
 }
 
 /// Whether text reads as a distinguished name, `type=value` pairs separated by unescaped
@@ -373,7 +396,7 @@ pub fn java_hash_set_order(ids: &[Id]) -> Vec<&Id> {
 /// Whether identities of `scheme` count as authenticated for the `auth` expansion (the
 /// provider's `isAuthenticated`): true for `digest` only among the built-in providers.
 fn scheme_is_authenticated(scheme: &str) -> bool {
-    scheme == SCHEME_DIGEST || scheme == SCHEME_X509
+    scheme == SCHEME_DIGEST || scheme == SCHEME_X509 || scheme == SCHEME_SASL
 }
 
 /// Java's `String.split(String.valueOf(sep))` with its default limit: split on every
@@ -568,7 +591,7 @@ mod tests {
     const SUPER_TEST_DIGEST: &str = "super:D/InIHSb7yEEbrWz8b9l71RjZJU=";
 
     fn super_config() -> AuthConfig {
-        AuthConfig { super_digest: Some(SUPER_TEST_DIGEST.to_string()) }
+        AuthConfig { super_digest: Some(SUPER_TEST_DIGEST.to_string()), ..AuthConfig::default() }
     }
 
     #[test]
@@ -961,7 +984,7 @@ mod tests {
 
     #[test]
     fn x509_ids_are_valid_acl_entries_only_with_the_provider_on() {
-        let x509 = Providers { x509: true };
+        let x509 = Providers { x509: true, ..Providers::default() };
         let subject = "CN=zk-client,OU=Clients,O=Example\\, Inc,C=US";
         let entry = [acl(perms::ALL, "x509", subject)];
         assert_eq!(fixup_acl(Providers::default(), &[], &entry), Err(ErrorCode::InvalidAcl));
@@ -981,5 +1004,24 @@ mod tests {
         assert_eq!(check_acl(&entry, perms::READ, &[id("x509", "CN=a,O=c")]), Err(ErrorCode::NoAuth));
         assert_eq!(check_acl(&entry, perms::READ, &[id("digest", "CN=a,O=b")]), Err(ErrorCode::NoAuth));
         assert_eq!(check_acl(&entry, perms::WRITE, &[id("x509", "CN=a,O=b")]), Err(ErrorCode::NoAuth));
+    }
+
+    #[test]
+    fn sasl_ids_are_valid_kerberos_names_with_the_provider_on() {
+        let sasl = Providers { sasl: true, ..Providers::default() };
+        assert_eq!(fixup_acl(Providers::default(), &[], &[acl(perms::ALL, "sasl", "bob")]), Err(ErrorCode::InvalidAcl));
+        for good in ["bob", "client@KAZOOTEST.ORG", "zk/host@R", "a/b"] {
+            assert!(fixup_acl(sasl, &[], &[acl(perms::ALL, "sasl", good)]).is_ok(), "{good}");
+        }
+        for bad in ["a@b@c", "a/b/c@R", "a@R/x"] {
+            assert_eq!(fixup_acl(sasl, &[], &[acl(perms::ALL, "sasl", bad)]), Err(ErrorCode::InvalidAcl), "{bad}");
+        }
+        let entry = [acl(perms::READ, "sasl", "bob")];
+        assert_eq!(check_acl(&entry, perms::READ, &[id("sasl", "bob")]), Ok(()));
+        assert_eq!(check_acl(&entry, perms::READ, &[id("sasl", "eve")]), Err(ErrorCode::NoAuth));
+        assert_eq!(
+            fixup_acl(sasl, &[id("sasl", "bob")], &creator_all_acl()).unwrap(),
+            [acl(perms::ALL, "sasl", "bob")]
+        );
     }
 }

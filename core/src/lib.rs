@@ -92,6 +92,7 @@ pub mod ondisk;
 pub mod path;
 pub mod proto;
 pub mod request;
+pub mod sasl;
 pub mod session;
 pub mod tree;
 pub mod txn;

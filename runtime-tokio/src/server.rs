@@ -178,6 +178,13 @@ impl Drop for ServerHandle {
     }
 }
 
+/// 128 bits from the operating system's randomness (std's hash keys), without a crate.
+fn random_secret() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let half = || std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (u128::from(half()) << 64) | u128::from(half())
+}
+
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
     let what = what.into();
     move |error| ServerError::Io { what, error }
@@ -191,7 +198,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
 /// [`start`] with the server's files on `fs` (the in-memory filesystem under madsim).
 pub async fn start_with_fs<F: FileSystem>(config: Config, fs: Arc<F>) -> Result<ServerHandle, ServerError> {
     let config = Arc::new(config);
-    let node_config = config.node_config();
+    let mut node_config = config.node_config();
+    node_config.auth.nonce_secret = random_secret();
     let (client_kind, secure_kind) = client_port::port_kinds(&config).map_err(ServerError::Tls)?;
     let layout = Layout::new(&config.data_dir, &config.data_log_dir);
     for dir in [&config.data_dir, &config.data_log_dir] {

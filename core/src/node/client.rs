@@ -15,9 +15,10 @@ use crate::acl::{self, AuthConfig};
 use crate::database::{ApplyOutcome, Database, Reader};
 use crate::proto::{
     self, perms, Acl, Buffer, ConnectRequest, ConnectResponse, Id, OpCode, Record, ReplyHeader, Request, Response,
-    SyncResponse, XID_PING,
+    SetSaslResponse, SyncResponse, XID_PING,
 };
 use crate::request::Preparer;
+use crate::sasl::Step;
 use crate::session::{self, SessionConfig, SessionTable};
 use crate::txn::LogEntry;
 use crate::txn::Txn;
@@ -80,6 +81,8 @@ struct Connection {
     remote_ip: Option<IpAddr>,
     state: ConnectionState,
     auth_ids: Vec<Id>,
+    /// The connection's SASL exchange.
+    sasl: crate::sasl::DigestMd5,
     pending: VecDeque<Pending>,
     /// When each pending request arrived (monotonic ms) and what it was, in step with
     /// `pending`.
@@ -227,6 +230,7 @@ impl Clients {
                 remote_ip,
                 state: ConnectionState::AwaitingConnect,
                 auth_ids: ids,
+                sasl: crate::sasl::DigestMd5::default(),
                 pending: VecDeque::new(),
                 arrived_ms: VecDeque::new(),
                 stats: ConnectionStats {
@@ -272,6 +276,13 @@ impl Clients {
             .collect()
     }
 
+    /// Whether a connection may send requests under `enforce.auth`: always when it is off,
+    /// else once it holds an identity of a required scheme.
+    fn authentication_enforced_ok(&self, connection: ConnectionId) -> bool {
+        let Some(schemes) = &self.auth.enforce_schemes else { return true };
+        self.connections.get(&connection).is_some_and(|c| c.auth_ids.iter().any(|id| schemes.contains(&id.scheme)))
+    }
+
     pub(crate) fn requests_pending(&self, connection: ConnectionId) -> usize {
         self.connections.get(&connection).map_or(0, |c| c.pending.len())
     }
@@ -310,6 +321,14 @@ fn session_granted(session_id: i64, timeout_ms: i32, read_only: Option<bool>) ->
         read_only,
     };
     proto::encode_framed(&response)
+}
+
+/// A DIGEST-MD5 nonce: unguessable without the server's secret, distinct per connection.
+fn sasl_nonce(secret: u128, connection: ConnectionId) -> String {
+    use base64::Engine;
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::new().chain_update(secret.to_be_bytes()).chain_update(connection.to_be_bytes()).finalize();
+    base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
 fn reply_frame(xid: i32, zxid: i64, err: ErrorCode, response: &Response) -> Vec<u8> {
@@ -592,6 +611,44 @@ impl Node {
         self.shared.touch_session(sessions, session_id, timeout_ms);
     }
 
+    /// One SASL token (opcode 102), answered at once with the request's xid and zxid 0, as
+    /// ZooKeeper's processSasl: a challenge, the final token with the identity added, or on
+    /// failure AuthFailed (SessionClosedRequireSaslAuth when SASL is required) and the
+    /// connection closed, unless `allowSaslFailedClients` lets it stay without an identity.
+    fn client_sasl(&mut self, connection: ConnectionId, xid: i32, token: &[u8]) {
+        let clients = &mut self.shared.clients;
+        let Some(config) = clients.auth.sasl.clone() else {
+            let reply = Response::Sasl(SetSaslResponse { token: Buffer(Vec::new()) });
+            self.shared.output(connection, reply_frame(xid, 0, ErrorCode::Ok, &reply));
+            return;
+        };
+        let nonce = sasl_nonce(clients.auth.nonce_secret, connection);
+        let required = clients.auth.enforce_schemes.as_ref().is_some_and(|schemes| schemes.iter().any(|s| s == "sasl"));
+        let Some(entry) = clients.connections.get_mut(&connection) else { return };
+        let (err, token) = match entry.sasl.step(&config.users, token, nonce) {
+            Step::Challenge(challenge) => (ErrorCode::Ok, challenge),
+            Step::Success { token, user } => {
+                let id = crate::sasl::authorization_id(&config, &user);
+                let mut ids = vec![Id { scheme: acl::SCHEME_SASL.to_owned(), id: id.clone() }];
+                if config.super_users.contains(&id) {
+                    ids.push(Id { scheme: acl::SCHEME_SUPER.to_owned(), id: String::new() });
+                }
+                match acl::add_auth_ids(&mut entry.auth_ids, ids) {
+                    Ok(()) => (ErrorCode::Ok, token),
+                    Err(err) => (err, Vec::new()),
+                }
+            }
+            Step::Failure(_) if config.allow_failed_clients && !required => (ErrorCode::Ok, Vec::new()),
+            Step::Failure(_) if required => (ErrorCode::SessionClosedRequireSaslAuth, Vec::new()),
+            Step::Failure(_) => (ErrorCode::AuthFailed, Vec::new()),
+        };
+        let reply = Response::Sasl(SetSaslResponse { token: Buffer(token) });
+        self.shared.output(connection, reply_frame(xid, 0, err, &reply));
+        if err != ErrorCode::Ok {
+            self.shared.close_connection(connection);
+        }
+    }
+
     /// Identities the driver established (see [`Node::handle_client_identified`]).
     pub(super) fn client_identified(&mut self, connection: ConnectionId, ids: Vec<Id>) {
         if let Some(entry) = self.shared.clients.connections.get_mut(&connection) {
@@ -617,6 +674,17 @@ impl Node {
                 return;
             }
         };
+        if let Request::Sasl(sasl) = &request {
+            self.client_sasl(connection, xid, &sasl.token.0);
+            return;
+        }
+        if !matches!(request, Request::Auth(_)) && !self.shared.clients.authentication_enforced_ok(connection) {
+            // ZooKeeper's AuthenticationHelper: the header alone, then the connection closes.
+            let header = ReplyHeader { xid, zxid: 0, err: ErrorCode::SessionClosedRequireSaslAuth.code() };
+            self.shared.output(connection, proto::encode_reply(header, &Response::Empty));
+            self.shared.close_connection(connection);
+            return;
+        }
         if let Request::Auth(packet) = &request {
             // Auth is answered at once, outside the request order, with the request's own
             // xid, as ZooKeeper does (the Java and C clients send -4, go-zookeeper an

@@ -59,7 +59,6 @@ const CLIENT_SIDE: &str = "read by ZooKeeper's client, not its server";
 const LATER_20: &str = "not built yet (issue 20); zkd behaves as with the default";
 const ADMIN_19: &str = "the AdminServer is not built yet (issue 19)";
 const QUORUM_TLS: &str = "TLS between servers is not built yet (issue 18): the quorum would talk in the clear";
-const SASL: &str = "SASL is not built yet (issue 18): zkd would accept clients unauthenticated";
 const QUORUM_SASL: &str = "quorum SASL is not built yet (issue 18): servers would not authenticate each other";
 const OFF: &[&str] = &["false"];
 
@@ -133,18 +132,25 @@ pub const KEYS: &[Key] = &[
     key("serverCnxnFactory", Property, Ignored("zkd has one connection layer (for TLS ZooKeeper needs Netty's)")),
     key("X509AuthenticationProvider.superUser", Property, Read),
     // SASL and authentication.
-    key("superUser", Property, Refused(SASL)),
-    key("SASLAuthenticationProvider.superPassword", Property, Refused(SASL)),
-    key("allowSaslFailedClients", Property, RefusedUnless(OFF, SASL)),
-    key("sessionRequireClientSASLAuth", Property, RefusedUnless(OFF, SASL)),
-    key("enforce.auth.enabled", Property, RefusedUnless(OFF, "enforced authentication is not built yet (issue 18)")),
-    key("enforce.auth.schemes", Property, Ignored("used only with enforce.auth.enabled")),
-    key("java.security.auth.login.config", Property, Refused(SASL)),
-    key("sasl.serverconfig", Property, Ignored("used only with a JAAS file (java.security.auth.login.config)")),
+    key("superUser", Property, Read),
+    key("superUser.*", Property, Read),
+    key("SASLAuthenticationProvider.superPassword", Property, Read),
+    key("allowSaslFailedClients", Property, Read),
+    key("sessionRequireClientSASLAuth", Property, Read),
+    key("enforce.auth.enabled", Property, Read),
+    key("enforce.auth.schemes", Property, Read),
+    key("java.security.auth.login.config", Property, Read),
+    key("sasl.serverconfig", Property, Read),
     key("server.realm", Property, Ignored("used only with a JAAS file (java.security.auth.login.config)")),
-    key("kerberos.*", Property, Ignored("used only with a JAAS file (java.security.auth.login.config)")),
+    key("kerberos.removeHostFromPrincipal", Property, Read),
+    key("kerberos.removeRealmFromPrincipal", Property, Read),
+    key("kerberos.*", Property, Ignored("Kerberos (GSSAPI) is not built yet; a JAAS Krb5LoginModule is refused")),
     key("security.auth_to_local", Property, Ignored("used only with a JAAS file (java.security.auth.login.config)")),
-    key("letAnySaslUserDoX", Property, Ignored("used only with a JAAS file (java.security.auth.login.config)")),
+    key(
+        "letAnySaslUserDoX",
+        Property,
+        Ignored("not built: an ACL sasl:<that value> admits only that user, which is stricter"),
+    ),
     key("quorum.auth.enableSasl", File, RefusedUnless(OFF, QUORUM_SASL)),
     key("quorum.auth.serverRequireSasl", File, RefusedUnless(OFF, QUORUM_SASL)),
     key("quorum.auth.learnerRequireSasl", File, RefusedUnless(OFF, QUORUM_SASL)),

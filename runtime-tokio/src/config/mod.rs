@@ -33,6 +33,8 @@ use zk_core::zab::ServerId;
 pub use keys::Treatment;
 pub use properties::Property;
 
+pub mod auth;
+pub mod jaas;
 pub mod keys;
 pub mod properties;
 pub mod ssl;
@@ -136,6 +138,12 @@ pub struct Config {
     pub ssl: ssl::SslConfig,
     /// `X509AuthenticationProvider.superUser`: the certificate subject that is superuser.
     pub x509_super_user: Option<String>,
+    /// SASL and enforced-authentication keys.
+    pub auth: auth::AuthSettings,
+    /// The SASL logins of the JAAS file's server section (read when the settings are).
+    pub sasl: Option<zk_core::sasl::SaslConfig>,
+    /// The schemes a connection must authenticate with, if enforced.
+    pub enforce_schemes: Option<Vec<String>>,
 }
 
 /// Why a configuration cannot be used.
@@ -202,6 +210,9 @@ impl Default for Config {
             client_cert_reload: false,
             ssl: ssl::SslConfig::default(),
             x509_super_user: None,
+            auth: auth::AuthSettings::default(),
+            sasl: None,
+            enforce_schemes: None,
         }
     }
 }
@@ -307,7 +318,9 @@ const AUTH_PROVIDERS_BUILT_IN: &[&str] = &[
     "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
     "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
     "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+    AUTH_PROVIDER_SASL,
 ];
+const AUTH_PROVIDER_SASL: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
 
 /// `authProvider.N`: a built-in provider is accepted, any other refused (zkd cannot load a
 /// Java class, and a deployment that names one relies on it for its security).
@@ -315,10 +328,7 @@ fn check_auth_provider(class: &str) -> ValueResult<()> {
     if AUTH_PROVIDERS_BUILT_IN.contains(&class) {
         return Ok(());
     }
-    let problem = match class.rsplit('.').next() {
-        Some("SASLAuthenticationProvider") => "SASL is not built yet (issue 18)",
-        _ => "zkd cannot load an authentication provider class",
-    };
+    let problem = "zkd cannot load an authentication provider class";
     Err(format!("{class:?} is not supported by zkd: {problem}"))
 }
 
@@ -469,6 +479,9 @@ impl Config {
 
     /// Applies a key the table marks as read.
     fn apply(&mut self, name: &str, value: &str, directories: &mut Directories) -> ValueResult<()> {
+        if self.auth.set(name, value)? {
+            return Ok(());
+        }
         match name {
             "tickTime" => self.tick_time_ms = parse_positive_i32(value)?,
             "initLimit" => self.init_limit_ticks = parse_positive_i32(value)? as u64,
@@ -549,7 +562,10 @@ impl Config {
                 }
                 self.super_digest = Some(value.to_owned());
             }
-            _ if name.starts_with("authProvider.") => check_auth_provider(value)?,
+            _ if name.starts_with("authProvider.") => {
+                check_auth_provider(value)?;
+                self.auth.sasl_provider |= value == AUTH_PROVIDER_SASL;
+            }
             _ if name.starts_with("server.") => {
                 let id: ServerId =
                     name["server.".len()..].parse().map_err(|_| String::from("the server id must be a number"))?;
@@ -588,6 +604,9 @@ impl Config {
                 "TLS on the client port (secureClientPort or client.portUnification) needs ssl.keyStore.location",
             )));
         }
+        self.sasl = self.auth.sasl_config().map_err(ConfigError::Invalid)?;
+        let x509_on = self.serves_tls() && self.ssl.client_auth != ssl::ClientAuth::None;
+        self.enforce_schemes = self.auth.enforced_schemes(x509_on).map_err(ConfigError::Invalid)?;
         let session = self.session_config();
         if session.min_session_timeout_ms > session.max_session_timeout_ms {
             return Err(ConfigError::Invalid(format!(
@@ -724,10 +743,18 @@ impl Config {
             extended_types_enabled: self.extended_types_enabled,
             reconfig_enabled: self.reconfig_enabled,
             data_len_max: self.jute_maxbuffer,
-            providers: Providers { x509: self.serves_tls() && self.ssl.client_auth != ssl::ClientAuth::None },
+            providers: Providers {
+                x509: self.serves_tls() && self.ssl.client_auth != ssl::ClientAuth::None,
+                sasl: self.auth.sasl_provider,
+            },
             ..PrepareConfig::default()
         };
-        node.auth = AuthConfig { super_digest: self.super_digest.clone() };
+        node.auth = AuthConfig {
+            super_digest: self.super_digest.clone(),
+            sasl: self.sasl.clone(),
+            nonce_secret: 0,
+            enforce_schemes: self.enforce_schemes.clone(),
+        };
         node.client_frame_bytes_max = self.jute_maxbuffer + JUTE_MAXBUFFER_EXTRA_SIZE;
         node.snapshot_txn_count = self.snap_count;
         node

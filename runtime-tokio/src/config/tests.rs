@@ -275,7 +275,7 @@ fn security_and_durability_keys_zkd_lacks_stop_it_naming_the_key() {
         ("quorum.auth.enableSasl=true", "quorum SASL"),
         ("forceSync=no", "flushes"),
         ("zookeeper.skipACL=yes", "ACL"),
-        ("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider", "SASL"),
+        ("authProvider.1=org.apache.zookeeper.server.auth.EnsembleAuthenticationProvider", "class"),
         ("authProvider.2=com.example.MyProvider", "class"),
         ("group.1=1:2:3", "hierarchical"),
         ("my.custom.truststore=/t", "unknown security setting"),
@@ -313,8 +313,8 @@ fn system_properties_set_keys_and_zoo_cfg_wins() {
     assert_eq!(config.data_dir, PathBuf::from("/d"), "dataDir is a zoo.cfg key only");
     let error = Config::from_sources(Some("dataDir=/d\n"), &[property("zookeeper.snapCount", "x")]).unwrap_err();
     assert_eq!(error.to_string(), "-Dzookeeper.snapCount: \"x\" is not a valid number (invalid digit found in string)");
-    let error = Config::from_sources(None, &[property("java.security.auth.login.config", "/j")]).unwrap_err();
-    assert!(error.to_string().starts_with("-Djava.security.auth.login.config: not supported by zkd"), "{error}");
+    let error = Config::from_sources(None, &[property("java.security.auth.login.config", "/no/jaas")]).unwrap_err();
+    assert!(error.to_string().starts_with("/no/jaas: "), "a JAAS file that cannot be read stops zkd: {error}");
 }
 
 #[test]
@@ -357,6 +357,17 @@ fn every_key_the_table_reads_has_a_reader() {
         ("client.certReload", "true"),
         ("ssl.*", "need"),
         ("X509AuthenticationProvider.superUser", "CN=admin"),
+        ("superUser", "admin"),
+        ("superUser.*", "admin2"),
+        ("SASLAuthenticationProvider.superPassword", "pw"),
+        ("allowSaslFailedClients", "true"),
+        ("sessionRequireClientSASLAuth", "false"),
+        ("enforce.auth.enabled", "false"),
+        ("enforce.auth.schemes", "digest"),
+        ("java.security.auth.login.config", ""),
+        ("sasl.serverconfig", "Server"),
+        ("kerberos.removeHostFromPrincipal", "true"),
+        ("kerberos.removeRealmFromPrincipal", "true"),
         ("quorumListenOnAllIPs", "true"),
         ("authProvider.*", "org.apache.zookeeper.server.auth.IPAuthenticationProvider"),
     ];
@@ -427,4 +438,48 @@ fn tls_keys_make_a_secure_client_port() {
         let error = Config::parse(text).unwrap_err().to_string();
         assert!(error.contains(problem), "{text:?}: {error}");
     }
+}
+
+#[test]
+fn sasl_keys_read_the_jaas_file_and_enforcement_needs_a_provider() {
+    let dir = crate::testing::temp_dir("config-jaas");
+    let jaas = dir.join("jaas.conf");
+    std::fs::write(&jaas, "Server { org.apache.zookeeper.server.auth.DigestLoginModule required user_bob=\"pw\"; };\n")
+        .unwrap();
+    let text =
+        "dataDir=/d\nauthProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\nsuperUser=bob\n\
+                zookeeper.SASLAuthenticationProvider.superPassword=root\nsessionRequireClientSASLAuth=true\n";
+    let config =
+        Config::from_sources(Some(text), &[property("java.security.auth.login.config", jaas.to_str().unwrap())])
+            .unwrap();
+    let sasl = config.sasl.clone().unwrap();
+    assert_eq!(sasl.users.len(), 2, "bob, and super from superPassword");
+    assert!(sasl.super_users.contains("bob"));
+    let node = config.node_config();
+    assert!(node.prepare.providers.sasl);
+    assert_eq!(node.auth.enforce_schemes, Some(vec![String::from("sasl")]));
+
+    for (text, problem) in [
+        ("dataDir=/d\nsessionRequireClientSASLAuth=true\n", "needs a JAAS file"),
+        ("dataDir=/d\nenforce.auth.enabled=true\n", "needs enforce.auth.schemes"),
+        ("dataDir=/d\nenforce.auth.enabled=true\nenforce.auth.schemes=sasl\n", "no configured provider"),
+        ("dataDir=/d\nenforce.auth.enabled=true\nenforce.auth.schemes=kerberos\n", "no configured provider"),
+    ] {
+        let error = Config::parse(text).unwrap_err().to_string();
+        assert!(error.contains(problem), "{text:?}: {error}");
+    }
+    assert_eq!(
+        parse("dataDir=/d\nenforce.auth.enabled=true\nenforce.auth.schemes=digest\n").enforce_schemes,
+        Some(vec![String::from("digest")])
+    );
+    std::fs::write(&jaas, "Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true; };\n")
+        .unwrap();
+    let error = Config::from_sources(
+        Some("dataDir=/d\n"),
+        &[property("java.security.auth.login.config", jaas.to_str().unwrap())],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("Kerberos (GSSAPI) is not built"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
