@@ -15,7 +15,7 @@ use crate::acl::{self, AuthConfig};
 use crate::database::{ApplyOutcome, Database, Reader};
 use crate::proto::{
     self, perms, Acl, Buffer, ConnectRequest, ConnectResponse, Id, OpCode, Record, ReplyHeader, Request, Response,
-    SetSaslResponse, SyncResponse, XID_PING,
+    SyncResponse, XID_PING,
 };
 use crate::request::Preparer;
 use crate::sasl::Step;
@@ -331,6 +331,26 @@ fn sasl_nonce(secret: u128, connection: ConnectionId) -> String {
     base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
+/// A SASL reply as ZooKeeper writes it: zxid 0 and a token that may be null (length -1),
+/// which a [`Buffer`] cannot say.
+fn sasl_reply_frame(xid: i32, err: ErrorCode, token: Option<&[u8]>) -> Vec<u8> {
+    let token_len = token.map_or(0, <[u8]>::len);
+    let body_len = 4 + 8 + 4 + 4 + token_len;
+    let mut frame = Vec::with_capacity(4 + body_len);
+    frame.extend_from_slice(&(body_len as i32).to_be_bytes());
+    frame.extend_from_slice(&xid.to_be_bytes());
+    frame.extend_from_slice(&0i64.to_be_bytes());
+    frame.extend_from_slice(&err.code().to_be_bytes());
+    match token {
+        Some(token) => {
+            frame.extend_from_slice(&(token.len() as i32).to_be_bytes());
+            frame.extend_from_slice(token);
+        }
+        None => frame.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
+    frame
+}
+
 fn reply_frame(xid: i32, zxid: i64, err: ErrorCode, response: &Response) -> Vec<u8> {
     proto::encode_reply(ReplyHeader { xid, zxid, err: err.code() }, response)
 }
@@ -618,15 +638,14 @@ impl Node {
     fn client_sasl(&mut self, connection: ConnectionId, xid: i32, token: &[u8]) {
         let clients = &mut self.shared.clients;
         let Some(config) = clients.auth.sasl.clone() else {
-            let reply = Response::Sasl(SetSaslResponse { token: Buffer(Vec::new()) });
-            self.shared.output(connection, reply_frame(xid, 0, ErrorCode::Ok, &reply));
+            self.shared.output(connection, sasl_reply_frame(xid, ErrorCode::Ok, None));
             return;
         };
         let nonce = sasl_nonce(clients.auth.nonce_secret, connection);
         let required = clients.auth.enforce_schemes.as_ref().is_some_and(|schemes| schemes.iter().any(|s| s == "sasl"));
         let Some(entry) = clients.connections.get_mut(&connection) else { return };
         let (err, token) = match entry.sasl.step(&config.users, token, nonce) {
-            Step::Challenge(challenge) => (ErrorCode::Ok, challenge),
+            Step::Challenge(challenge) => (ErrorCode::Ok, Some(challenge)),
             Step::Success { token, user } => {
                 let id = crate::sasl::authorization_id(&config, &user);
                 let mut ids = vec![Id { scheme: acl::SCHEME_SASL.to_owned(), id: id.clone() }];
@@ -634,16 +653,15 @@ impl Node {
                     ids.push(Id { scheme: acl::SCHEME_SUPER.to_owned(), id: String::new() });
                 }
                 match acl::add_auth_ids(&mut entry.auth_ids, ids) {
-                    Ok(()) => (ErrorCode::Ok, token),
-                    Err(err) => (err, Vec::new()),
+                    Ok(()) => (ErrorCode::Ok, Some(token)),
+                    Err(err) => (err, None),
                 }
             }
-            Step::Failure(_) if config.allow_failed_clients && !required => (ErrorCode::Ok, Vec::new()),
-            Step::Failure(_) if required => (ErrorCode::SessionClosedRequireSaslAuth, Vec::new()),
-            Step::Failure(_) => (ErrorCode::AuthFailed, Vec::new()),
+            Step::Failure(_) if config.allow_failed_clients && !required => (ErrorCode::Ok, None),
+            Step::Failure(_) if required => (ErrorCode::SessionClosedRequireSaslAuth, None),
+            Step::Failure(_) => (ErrorCode::AuthFailed, None),
         };
-        let reply = Response::Sasl(SetSaslResponse { token: Buffer(token) });
-        self.shared.output(connection, reply_frame(xid, 0, err, &reply));
+        self.shared.output(connection, sasl_reply_frame(xid, err, token.as_deref()));
         if err != ErrorCode::Ok {
             self.shared.close_connection(connection);
         }
