@@ -159,48 +159,49 @@ impl Client {
     /// Sets the connection up (a TLS handshake where the port asks for one), then serves it.
     async fn start(self, stream: TcpStream, kind: PortKind, shutdown: watch::Receiver<bool>) {
         let _ = stream.set_nodelay(true);
-        let tls = match kind {
-            PortKind::Plain => None,
+        match kind {
+            PortKind::Plain => self.start_plain(stream, shutdown).await,
             #[cfg(not(madsim))]
-            PortKind::Tls(tls) => Some(tls),
+            PortKind::Tls(tls) => self.start_tls(stream, &tls, shutdown).await,
             #[cfg(not(madsim))]
             PortKind::Unified(tls) => {
                 let mut first = [0u8; 1];
                 match tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut first)).await {
-                    Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => Some(tls),
-                    Ok(Ok(0) | Err(_)) => return,
-                    _ => None,
+                    Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => self.start_tls(stream, &tls, shutdown).await,
+                    Ok(Ok(0) | Err(_)) => {}
+                    _ => self.start_plain(stream, shutdown).await,
                 }
             }
-        };
-        let Some(_tls) = tls else {
-            let (reader, writer) = rt::split(stream);
-            return self.serve(reader, writer, Vec::new(), shutdown).await;
-        };
-        #[cfg(not(madsim))]
-        {
-            let accepted = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, _tls.acceptor().accept(stream)).await;
-            let stream = match accepted {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::info!(remote = %self.remote, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(remote = %self.remote, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let identities = match _tls.identities(stream.get_ref().1) {
-                Ok(identities) => identities,
-                Err(error) => {
-                    tracing::warn!(remote = %self.remote, %error, "closing a TLS client: its certificate gives no identity");
-                    return;
-                }
-            };
-            let (reader, writer) = tokio::io::split(stream);
-            self.serve(reader, writer, identities, shutdown).await
         }
+    }
+
+    async fn start_plain(self, stream: TcpStream, shutdown: watch::Receiver<bool>) {
+        let (reader, writer) = rt::split(stream);
+        self.serve(reader, writer, Vec::new(), shutdown).await
+    }
+
+    #[cfg(not(madsim))]
+    async fn start_tls(self, stream: TcpStream, tls: &TlsServer, shutdown: watch::Receiver<bool>) {
+        let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::info!(remote = %self.remote, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(remote = %self.remote, "TLS handshake timed out");
+                return;
+            }
+        };
+        let identities = match tls.identities(stream.get_ref().1) {
+            Ok(identities) => identities,
+            Err(error) => {
+                tracing::warn!(remote = %self.remote, %error, "closing a TLS client: its certificate gives no identity");
+                return;
+            }
+        };
+        let (reader, writer) = tokio::io::split(stream);
+        self.serve(reader, writer, identities, shutdown).await
     }
 
     async fn serve(
