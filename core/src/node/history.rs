@@ -83,6 +83,12 @@ impl History {
         self.entries.range(start..).map(|entry| LogEntry::clone(entry)).collect()
     }
 
+    /// Entries after `zxid` (any zxid: a position is found by search, not by a walk).
+    pub(crate) fn entries_after(&self, zxid: i64) -> impl Iterator<Item = &LogEntry> {
+        let start = self.index_after(zxid);
+        self.entries.range(start..).map(|entry| &**entry)
+    }
+
     /// Entries in (from, to].
     pub(crate) fn range(&self, from: i64, to: i64) -> impl Iterator<Item = &LogEntry> {
         let start = self.index_after(from);

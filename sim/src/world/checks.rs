@@ -28,7 +28,7 @@ impl World {
             id,
             (node.role() == RoleName::Leading).then(|| node.current_epoch()),
             node.history_base_zxid(),
-            node.history(),
+            |zxid| node.history_after(zxid),
             node.committed_zxid(),
         );
         if node.role() == RoleName::Leading && self.trace.is_some() {
