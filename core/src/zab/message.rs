@@ -145,7 +145,26 @@ pub enum PeerMessage {
 
 /// Encodes a message for the wire.
 pub fn encode(message: &PeerMessage) -> Vec<u8> {
-    codec::encode(&EnvelopeRef { version: PROTOCOL_VERSION, message })
+    // Sized up front: growing the buffer byte field by byte field cost more than encoding.
+    let mut out = Vec::with_capacity(message.encoded_size_hint());
+    codec::encode_append(&EnvelopeRef { version: PROTOCOL_VERSION, message }, &mut out);
+    out
+}
+
+impl PeerMessage {
+    /// Roughly how many bytes the message encodes to, at least (a buffer's first capacity).
+    fn encoded_size_hint(&self) -> usize {
+        const SMALL: usize = 64;
+        SMALL
+            + match self {
+                PeerMessage::Proposal(entry) | PeerMessage::Inform(entry) => entry.txn.approximate_bytes(),
+                PeerMessage::Sync { entries, .. } => {
+                    entries.iter().map(|entry| SMALL + entry.txn.approximate_bytes()).sum()
+                }
+                PeerMessage::Request(ForwardedRequest::Client { frame, .. }) => frame.len(),
+                _ => 0,
+            }
+    }
 }
 
 /// Encodes a message for the wire at the end of `out`; returns its length.
