@@ -425,6 +425,12 @@ impl Node {
         self.shared.history.entries_after(zxid)
     }
 
+    /// How many times the in-memory log was truncated or reset (trimming its oldest entries
+    /// does not count): while it stays the same, entries once seen are unchanged.
+    pub fn history_rewrites(&self) -> u64 {
+        self.shared.history.rewrites()
+    }
+
     pub fn history_base_zxid(&self) -> i64 {
         self.shared.history.base_zxid()
     }

@@ -26,9 +26,10 @@ pub struct ZabChecker {
     committed_ms: BTreeMap<i64, u64>,
     /// The server that established each epoch.
     leaders: BTreeMap<u32, ServerId>,
-    /// Per server, the committed zxid up to which its history was compared, and the base
-    /// its history had then (a new base means a new history to compare).
-    compared: BTreeMap<ServerId, (i64, i64)>,
+    /// Per server, the committed zxid up to which its history was compared, and its
+    /// history's count of rewrites then (a truncation or a reset since means its history
+    /// must be compared again; trimming its oldest entries changes none it still holds).
+    compared: BTreeMap<ServerId, (i64, u64)>,
     /// The epoch whose leader was reported last, for the trace.
     last_reported_epoch: Option<u32>,
 }
@@ -71,15 +72,16 @@ impl ZabChecker {
     }
 
     /// Looks at one server after an event: `leading_epoch` is its epoch when it leads an
-    /// established epoch; `history_after(zxid)` its in-memory log (after `base_zxid`) from
-    /// the first entry after `zxid` on, so only what is new since the last look is walked;
+    /// established epoch; `history_after(zxid)` its in-memory log from the first entry after
+    /// `zxid` on, so only what is new since the last look is walked; `rewrites` how many
+    /// times that log was truncated or reset ([`zk_core::node::Node::history_rewrites`]);
     /// `committed_zxid` how far it holds that log committed.
     pub fn observe<'a, I: Iterator<Item = &'a LogEntry>>(
         &mut self,
         now_ms: u64,
         server: ServerId,
         leading_epoch: Option<u32>,
-        base_zxid: i64,
+        rewrites: u64,
         history_after: impl FnOnce(i64) -> I,
         committed_zxid: i64,
     ) -> Result<(), String> {
@@ -89,8 +91,8 @@ impl ZabChecker {
                 return Err(format!("servers {leader} and {server} both established epoch {epoch} as leader"));
             }
         }
-        let (compared_zxid, compared_base) = self.compared.get(&server).copied().unwrap_or((i64::MIN, base_zxid));
-        let from = if compared_base == base_zxid { compared_zxid } else { i64::MIN };
+        let (compared_zxid, compared_rewrites) = self.compared.get(&server).copied().unwrap_or((i64::MIN, rewrites));
+        let from = if compared_rewrites == rewrites { compared_zxid } else { i64::MIN };
         if committed_zxid <= from {
             return Ok(());
         }
@@ -128,7 +130,7 @@ impl ZabChecker {
         if let Some(problem) = problem {
             return Err(problem);
         }
-        self.compared.insert(server, (committed_zxid, base_zxid));
+        self.compared.insert(server, (committed_zxid, rewrites));
         Ok(())
     }
 

@@ -27,7 +27,7 @@ impl World {
             self.now_ms,
             id,
             (node.role() == RoleName::Leading).then(|| node.current_epoch()),
-            node.history_base_zxid(),
+            node.history_rewrites(),
             |zxid| node.history_after(zxid),
             node.committed_zxid(),
         );
