@@ -9,6 +9,11 @@ use std::time::Instant;
 
 use zk_sim::{FaultConfig, RunReport, SimConfig};
 
+/// jemalloc rather than glibc's malloc, as zkd itself: allocation is a large share of a
+/// run's work (every step builds and drops messages, entries and events).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const USAGE: &str = "usage: zk-sim [--seeds A..B | --seeds N] [--servers N] [--observers N] [--clients N]
               [--faults all|none|kind[=weight],...] [--safety-ms N] [--liveness-ms N]
               [--workload mixed|read-heavy] [--trace PATH] [--jobs N] [--verbose]
