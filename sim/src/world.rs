@@ -41,7 +41,7 @@ use crate::trace;
 
 pub use clients::ClientInput;
 use clients::Connection;
-use network::PeerLink;
+use network::Links;
 pub use phases::Phase;
 pub use queue::Event;
 use queue::EventQueue;
@@ -79,7 +79,7 @@ pub struct World {
     pub rng: SimRng,
     queue: EventQueue,
     pub servers: BTreeMap<ServerId, Server>,
-    links: BTreeMap<(ServerId, ServerId), PeerLink>,
+    links: Links,
     pub clients: Vec<Client>,
     client_timer_at: Vec<Option<u64>>,
     connections: BTreeMap<ConnectionId, Connection>,
@@ -132,14 +132,8 @@ impl World {
             );
         }
         let ids: Vec<ServerId> = servers.keys().copied().collect();
-        let mut links = BTreeMap::new();
-        for &a in &ids {
-            for &b in &ids {
-                if a < b {
-                    links.insert((a, b), PeerLink::default());
-                }
-            }
-        }
+        assert!(ids.iter().copied().eq(1..=ids.len() as ServerId), "servers are numbered 1..=n");
+        let links = Links::new(ids.len());
         let session = servers[&1].config.session;
         let settings = ClientSettings {
             servers: ids.clone(),
