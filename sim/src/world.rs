@@ -45,7 +45,7 @@ use network::Links;
 pub use phases::Phase;
 pub use queue::Event;
 use queue::EventQueue;
-pub use servers::{node_config, Server, ServerInput};
+pub use servers::{node_config, Server, ServerInput, Servers};
 
 /// The wall clock at virtual time 0 (what leaders stamp into txns).
 pub const WALL_CLOCK_START_MS: i64 = 1_700_000_000_000;
@@ -78,7 +78,7 @@ pub struct World {
     pub now_ms: u64,
     pub rng: SimRng,
     queue: EventQueue,
-    pub servers: BTreeMap<ServerId, Server>,
+    pub servers: Servers,
     links: Links,
     pub clients: Vec<Client>,
     client_timer_at: Vec<Option<u64>>,
@@ -109,30 +109,27 @@ impl World {
         let mut rng = SimRng::new(config.seed);
         let voter_ids: Vec<ServerId> = (1..=config.voters).collect();
         let observer_ids: Vec<ServerId> = (config.voters + 1..=config.voters + config.observers).collect();
-        let mut servers = BTreeMap::new();
+        let mut servers = Vec::new();
         for &id in voter_ids.iter().chain(observer_ids.iter()) {
             let mut node_config = node_config(id, &voter_ids, &observer_ids, &mut rng);
             node_config.confirm_rounds = config.planted != Some(PlantedBug::SyncRoundsSkipped);
-            servers.insert(
+            servers.push(Server {
                 id,
-                Server {
-                    id,
-                    config: node_config,
-                    node: None,
-                    disk: Disk::new(config.planted == Some(PlantedBug::TruncateIgnored)),
-                    incarnation: 0,
-                    paused: false,
-                    inbox: VecDeque::new(),
-                    timer_at: None,
-                    fsync_ms: (1, 4),
-                    spike_ms: (0, 0),
-                    clock: Clock::default(),
-                    disk_full: false,
-                },
-            );
+                config: node_config,
+                node: None,
+                disk: Disk::new(config.planted == Some(PlantedBug::TruncateIgnored)),
+                incarnation: 0,
+                paused: false,
+                inbox: VecDeque::new(),
+                timer_at: None,
+                fsync_ms: (1, 4),
+                spike_ms: (0, 0),
+                clock: Clock::default(),
+                disk_full: false,
+            });
         }
+        let servers = Servers::new(servers);
         let ids: Vec<ServerId> = servers.keys().copied().collect();
-        assert!(ids.iter().copied().eq(1..=ids.len() as ServerId), "servers are numbered 1..=n");
         let links = Links::new(ids.len());
         let session = servers[&1].config.session;
         let settings = ClientSettings {
