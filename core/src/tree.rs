@@ -342,6 +342,11 @@ impl DataTree {
         self.get(node_path).map(|node| self.acls.get(node.acl))
     }
 
+    /// [`DataTree::acl_of`], shared with the tree's interned copy (no copy of the list).
+    pub fn acl_of_shared(&self, node_path: &str) -> Option<Arc<[Acl]>> {
+        self.get(node_path).map(|node| self.acls.get_shared(node.acl))
+    }
+
     /// Number of znodes, the system nodes included (ZooKeeper's "Node count").
     pub fn node_count(&self) -> usize {
         self.nodes.len()

@@ -10,6 +10,8 @@
 //! Applying returns what the requesting client must be told and the list of
 //! [`TreeEvent`]s that watches are triggered from.
 
+use std::sync::Arc;
+
 use crate::proto::{
     Acl, Create2Response, CreateResponse, Data, MultiResult, OpCode, Response, SetAclResponse, SetDataResponse,
 };
@@ -214,10 +216,10 @@ impl TreeEvent {
 /// (ZooKeeper's `ServerCnxn.process`), and a deleted node's ACL is gone after the txn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventAcls {
-    /// The ACL of the node the event is about.
-    pub node: Vec<Acl>,
+    /// The ACL of the node the event is about (shared with the tree's interned copy).
+    pub node: Arc<[Acl]>,
     /// The ACL of its parent, for NodeChildrenChanged.
-    pub parent: Vec<Acl>,
+    pub parent: Arc<[Acl]>,
 }
 
 /// What applying a txn produced.
@@ -325,9 +327,8 @@ pub fn apply(tree: &mut DataTree, header: &TxnHeader, txn: &Txn) -> Applied {
 }
 
 fn event_acls(tree: &DataTree, node_path: &str) -> EventAcls {
-    let node = tree.acl_of(node_path).map(<[Acl]>::to_vec).unwrap_or_default();
-    let parent =
-        path::parent(node_path).and_then(|parent| tree.acl_of(parent)).map(<[Acl]>::to_vec).unwrap_or_default();
+    let node = tree.acl_of_shared(node_path).unwrap_or_default();
+    let parent = path::parent(node_path).and_then(|parent| tree.acl_of_shared(parent)).unwrap_or_default();
     EventAcls { node, parent }
 }
 
@@ -428,7 +429,7 @@ mod tests {
         assert_eq!(applied.response, Response::Create(CreateResponse { path: "/a".into() }));
         assert_eq!(applied.events.len(), 1);
         assert_eq!(applied.events[0].0, TreeEvent::Created("/a".into()));
-        assert_eq!(applied.events[0].1.node, crate::acl::open_acl_unsafe());
+        assert_eq!(*applied.events[0].1.node, crate::acl::open_acl_unsafe()[..]);
         let applied = apply(&mut tree, &header(2), &create_txn(OpCode::Create2, "/b", CreateKind::Ephemeral));
         let Response::Create2(reply) = applied.response else { panic!("create2 reply") };
         assert_eq!(reply.stat.ephemeral_owner, 7);
@@ -502,7 +503,7 @@ mod tests {
         assert_eq!(applied.events.len(), 1);
         assert_eq!(applied.events[0].0, TreeEvent::Deleted("/e1".into()));
         // The deleted node's ACL is kept for filtering notifications.
-        assert_eq!(applied.events[0].1.node, crate::acl::open_acl_unsafe());
+        assert_eq!(*applied.events[0].1.node, crate::acl::open_acl_unsafe()[..]);
         assert!(tree.contains("/e2") && tree.contains("/e3"));
     }
 

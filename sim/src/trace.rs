@@ -8,6 +8,17 @@ pub fn time(ms: u64) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
 }
 
+/// Virtual time formatted like [`time`] only when displayed (for messages that are rarely
+/// written: no string per checked observation).
+#[derive(Clone, Copy, Debug)]
+pub struct Time(pub u64);
+
+impl std::fmt::Display for Time {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:03}s", self.0 / 1000, self.0 % 1000)
+    }
+}
+
 /// A zxid as `epoch:counter`.
 pub fn zxid(zxid: i64) -> String {
     format!("{}:{}", epoch_of(zxid), counter_of(zxid))

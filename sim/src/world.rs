@@ -41,11 +41,11 @@ use crate::trace;
 
 pub use clients::ClientInput;
 use clients::Connection;
-use network::PeerLink;
+use network::Links;
 pub use phases::Phase;
 pub use queue::Event;
 use queue::EventQueue;
-pub use servers::{node_config, Server, ServerInput};
+pub use servers::{node_config, Server, ServerInput, Servers};
 
 /// The wall clock at virtual time 0 (what leaders stamp into txns).
 pub const WALL_CLOCK_START_MS: i64 = 1_700_000_000_000;
@@ -78,8 +78,8 @@ pub struct World {
     pub now_ms: u64,
     pub rng: SimRng,
     queue: EventQueue,
-    pub servers: BTreeMap<ServerId, Server>,
-    links: BTreeMap<(ServerId, ServerId), PeerLink>,
+    pub servers: Servers,
+    links: Links,
     pub clients: Vec<Client>,
     client_timer_at: Vec<Option<u64>>,
     connections: BTreeMap<ConnectionId, Connection>,
@@ -109,37 +109,28 @@ impl World {
         let mut rng = SimRng::new(config.seed);
         let voter_ids: Vec<ServerId> = (1..=config.voters).collect();
         let observer_ids: Vec<ServerId> = (config.voters + 1..=config.voters + config.observers).collect();
-        let mut servers = BTreeMap::new();
+        let mut servers = Vec::new();
         for &id in voter_ids.iter().chain(observer_ids.iter()) {
             let mut node_config = node_config(id, &voter_ids, &observer_ids, &mut rng);
             node_config.confirm_rounds = config.planted != Some(PlantedBug::SyncRoundsSkipped);
-            servers.insert(
+            servers.push(Server {
                 id,
-                Server {
-                    id,
-                    config: node_config,
-                    node: None,
-                    disk: Disk::new(config.planted == Some(PlantedBug::TruncateIgnored)),
-                    incarnation: 0,
-                    paused: false,
-                    inbox: VecDeque::new(),
-                    timer_at: None,
-                    fsync_ms: (1, 4),
-                    spike_ms: (0, 0),
-                    clock: Clock::default(),
-                    disk_full: false,
-                },
-            );
+                config: node_config,
+                node: None,
+                disk: Disk::new(config.planted == Some(PlantedBug::TruncateIgnored)),
+                incarnation: 0,
+                paused: false,
+                inbox: VecDeque::new(),
+                timer_at: None,
+                fsync_ms: (1, 4),
+                spike_ms: (0, 0),
+                clock: Clock::default(),
+                disk_full: false,
+            });
         }
+        let servers = Servers::new(servers);
         let ids: Vec<ServerId> = servers.keys().copied().collect();
-        let mut links = BTreeMap::new();
-        for &a in &ids {
-            for &b in &ids {
-                if a < b {
-                    links.insert((a, b), PeerLink::default());
-                }
-            }
-        }
+        let links = Links::new(ids.len());
         let session = servers[&1].config.session;
         let settings = ClientSettings {
             servers: ids.clone(),

@@ -16,11 +16,16 @@ pub(crate) struct History {
     entries: VecDeque<Arc<LogEntry>>,
     /// The entries' approximate size ([`crate::txn::Txn::approximate_bytes`]).
     bytes: usize,
+    /// How many times entries were replaced or dropped from the end (a truncation or a
+    /// reset); trimming the oldest ones does not count. While it stays the same, an entry
+    /// once seen stays the same entry as long as it is held, so a checker need only look
+    /// at what was appended since.
+    rewrites: u64,
 }
 
 impl History {
     pub(crate) fn new(base_zxid: i64, entries: Vec<LogEntry>) -> History {
-        let mut history = History { base_zxid, entries: VecDeque::new(), bytes: 0 };
+        let mut history = History { base_zxid, entries: VecDeque::new(), bytes: 0, rewrites: 0 };
         for entry in entries {
             history.append(entry);
         }
@@ -29,6 +34,10 @@ impl History {
 
     pub(crate) fn base_zxid(&self) -> i64 {
         self.base_zxid
+    }
+
+    pub(crate) fn rewrites(&self) -> u64 {
+        self.rewrites
     }
 
     pub(crate) fn last_zxid(&self) -> i64 {
@@ -83,6 +92,12 @@ impl History {
         self.entries.range(start..).map(|entry| LogEntry::clone(entry)).collect()
     }
 
+    /// Entries after `zxid` (any zxid: a position is found by search, not by a walk).
+    pub(crate) fn entries_after(&self, zxid: i64) -> impl Iterator<Item = &LogEntry> {
+        let start = self.index_after(zxid);
+        self.entries.range(start..).map(|entry| &**entry)
+    }
+
     /// Entries in (from, to].
     pub(crate) fn range(&self, from: i64, to: i64) -> impl Iterator<Item = &LogEntry> {
         let start = self.index_after(from);
@@ -98,6 +113,7 @@ impl History {
     /// Drops every entry after `zxid` (which must not be below the base).
     pub(crate) fn truncate_after(&mut self, zxid: i64) {
         assert!(zxid >= self.base_zxid, "cannot truncate below the snapshot");
+        self.rewrites += 1;
         while self.entries.back().is_some_and(|entry| entry.zxid() > zxid) {
             let entry = self.entries.pop_back().expect("checked non-empty");
             self.bytes -= entry.txn.approximate_bytes();
@@ -108,6 +124,7 @@ impl History {
     pub(crate) fn reset(&mut self, base_zxid: i64) {
         self.entries.clear();
         self.bytes = 0;
+        self.rewrites += 1;
         self.base_zxid = base_zxid;
     }
 

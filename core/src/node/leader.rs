@@ -896,20 +896,38 @@ fn followers(links: &BTreeMap<ServerId, Link>) -> Vec<ServerId> {
 }
 
 fn commit_candidate(links: &BTreeMap<ServerId, Link>, shared: &Shared) -> Option<i64> {
-    let mut acks: Vec<i64> = links
-        .iter()
-        .filter(|(id, link)| link.votes() && shared.config.voters.contains(id))
-        .map(|(_, link)| link.acked_zxid)
-        .collect();
-    if shared.config.is_voter() {
-        acks.push(shared.persistence.durable.zxid);
+    let durable = shared.persistence.durable.zxid;
+    let acked = quorum_value(links, &shared.config, |link| link.acked_zxid, durable)?;
+    Some(acked.min(shared.history.last_zxid()))
+}
+
+/// What a quorum of voters holds at least: the quorum-th highest of each voting follower's
+/// `of_link` and this leader's `own` (when it votes); `None` while fewer than a quorum vote.
+fn quorum_value<T: Ord + Copy>(
+    links: &BTreeMap<ServerId, Link>,
+    config: &super::NodeConfig,
+    of_link: impl Fn(&Link) -> T,
+    own: T,
+) -> Option<T> {
+    let mut values: Vec<T> = Vec::with_capacity(links.len() + 1);
+    values.extend(
+        links.iter().filter(|(id, link)| link.votes() && config.voters.contains(id)).map(|(_, link)| of_link(link)),
+    );
+    if config.is_voter() {
+        values.push(own);
     }
-    let quorum = shared.config.quorum_size();
-    if acks.len() < quorum {
+    kth_highest(&mut values, config.quorum_size())
+}
+
+/// The `k`-th highest of `values` (`k` from 1), or `None` when there are fewer than `k`;
+/// `values` is left reordered.
+fn kth_highest<T: Ord + Copy>(values: &mut [T], k: usize) -> Option<T> {
+    debug_assert!(k >= 1, "a quorum has a member");
+    if values.len() < k {
         return None;
     }
-    acks.sort_unstable_by(|a, b| b.cmp(a));
-    Some(acks[quorum - 1].min(shared.history.last_zxid()))
+    let (_, kth, _) = values.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+    Some(*kth)
 }
 
 /// Answers a request this leader cannot take at all (it is not established, or the

@@ -420,6 +420,18 @@ impl Node {
         self.shared.history.entries()
     }
 
+    /// The in-memory log's entries after `zxid`, found by search rather than a walk from the
+    /// oldest (for checkers that look at the log incrementally).
+    pub fn history_after(&self, zxid: i64) -> impl Iterator<Item = &LogEntry> {
+        self.shared.history.entries_after(zxid)
+    }
+
+    /// How many times the in-memory log was truncated or reset (trimming its oldest entries
+    /// does not count): while it stays the same, entries once seen are unchanged.
+    pub fn history_rewrites(&self) -> u64 {
+        self.shared.history.rewrites()
+    }
+
     pub fn history_base_zxid(&self) -> i64 {
         self.shared.history.base_zxid()
     }

@@ -112,14 +112,14 @@ pub enum PeerMessage {
     /// Synchronization, leader → learner: a quorum acknowledged NEWLEADER; serve clients.
     UpToDate,
     /// Broadcast, leader → follower.
-    Proposal(Arc<LogEntry>),
+    Proposal(#[serde(deserialize_with = "shared")] Arc<LogEntry>),
     /// Broadcast, follower → leader: every proposal up to `zxid` is durable here.
     Ack { zxid: i64 },
     /// Broadcast, leader → follower: every proposal up to `zxid` is committed.
     Commit { zxid: i64 },
     /// Broadcast, leader → observer: a committed txn (observers never see proposals);
     /// shared with the leader's history like a proposal (same bytes on the wire).
-    Inform(Arc<LogEntry>),
+    Inform(#[serde(deserialize_with = "shared")] Arc<LogEntry>),
     /// A learner passes a client's write (or session change) to the leader.
     Request(ForwardedRequest),
     /// Leader → learner: a client's `sync` is done; every commit before this message
@@ -143,9 +143,34 @@ pub enum PeerMessage {
     Ping { epoch: u32, round: u64, touched_sessions: Vec<(i64, i32)> },
 }
 
+/// Decodes a shared value straight into its `Arc` (serde's own `Arc` decodes into a `Box`
+/// and then copies it into the `Arc`'s allocation); the bytes are the same.
+fn shared<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Arc<T>, D::Error> {
+    T::deserialize(deserializer).map(Arc::new)
+}
+
 /// Encodes a message for the wire.
 pub fn encode(message: &PeerMessage) -> Vec<u8> {
-    codec::encode(&EnvelopeRef { version: PROTOCOL_VERSION, message })
+    // Sized up front: growing the buffer byte field by byte field cost more than encoding.
+    let mut out = Vec::with_capacity(message.encoded_size_hint());
+    codec::encode_append(&EnvelopeRef { version: PROTOCOL_VERSION, message }, &mut out);
+    out
+}
+
+impl PeerMessage {
+    /// Roughly how many bytes the message encodes to, at least (a buffer's first capacity).
+    fn encoded_size_hint(&self) -> usize {
+        const SMALL: usize = 64;
+        SMALL
+            + match self {
+                PeerMessage::Proposal(entry) | PeerMessage::Inform(entry) => entry.txn.approximate_bytes(),
+                PeerMessage::Sync { entries, .. } => {
+                    entries.iter().map(|entry| SMALL + entry.txn.approximate_bytes()).sum()
+                }
+                PeerMessage::Request(ForwardedRequest::Client { frame, .. }) => frame.len(),
+                _ => 0,
+            }
+    }
 }
 
 /// Encodes a message for the wire at the end of `out`; returns its length.

@@ -28,7 +28,7 @@ pub fn check(observations: &[Observation]) -> Vec<String> {
     let mut last_zxid: BTreeMap<ClientId, (i64, u64)> = BTreeMap::new();
     for observation in observations {
         let client = observation.client;
-        let at = trace::time(observation.time_ms);
+        let at = trace::Time(observation.time_ms);
         match &observation.kind {
             ObservationKind::Sent { connection, xid, op } => {
                 sent.entry(*connection).or_default().push_back((*xid, *op))

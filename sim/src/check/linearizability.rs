@@ -20,7 +20,7 @@
 //! The search is bounded: a path whose search exceeds `STEPS_MAX` is reported as
 //! inconclusive, not as a violation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use zk_core::proto::CreateMode;
 use zk_core::ErrorCode;
@@ -34,10 +34,6 @@ use crate::trace;
 
 /// Search steps per path before giving up.
 pub const STEPS_MAX: u64 = 500_000;
-
-/// One znode's state.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Register(Option<(Vec<u8>, i32)>);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Input {
@@ -82,36 +78,93 @@ pub struct Report {
     pub violations: Vec<String>,
 }
 
+/// One znode's state in the search: absent, or present with its data (interned: equal ids
+/// for equal bytes, see [`Compact`]) and its version.
+type Register = Option<(u32, i32)>;
+
+/// An [`Input`] as the search sees it: its data interned, so a step neither clones nor
+/// compares bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CompactInput {
+    Create { data: u32 },
+    Set { data: u32, version: i32 },
+    Delete { version: i32 },
+    Read,
+}
+
+/// An [`Output`] with its data interned; `OkOther` is any other successful value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CompactOutput {
+    Unknown,
+    OkNone,
+    OkVersion(i32),
+    OkData { data: u32, version: i32 },
+    OkOther,
+    Err(ErrorCode),
+}
+
+/// Interns one path's data: equal bytes get equal ids.
+struct Compact<'a> {
+    ids: BTreeMap<&'a [u8], u32>,
+}
+
+impl<'a> Compact<'a> {
+    fn id(&mut self, data: &'a [u8]) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry(data).or_insert(next)
+    }
+
+    fn op(&mut self, op: &'a RegisterOp) -> (CompactInput, CompactOutput) {
+        let input = match &op.input {
+            Input::Create { data } => CompactInput::Create { data: self.id(data) },
+            Input::Set { data, version } => CompactInput::Set { data: self.id(data), version: *version },
+            Input::Delete { version } => CompactInput::Delete { version: *version },
+            Input::Read => CompactInput::Read,
+        };
+        let output = match &op.output {
+            Output::Unknown => CompactOutput::Unknown,
+            Output::Err(err) => CompactOutput::Err(*err),
+            Output::Ok(Value::None) => CompactOutput::OkNone,
+            Output::Ok(Value::Version(version)) => CompactOutput::OkVersion(*version),
+            Output::Ok(Value::Data { data, version }) => {
+                CompactOutput::OkData { data: self.id(data), version: *version }
+            }
+            Output::Ok(_) => CompactOutput::OkOther,
+        };
+        (input, output)
+    }
+}
+
 /// The sequential model: the state after `input` with result `output`, or `None` when that
 /// result is impossible in `state`.
-fn step(state: &Register, input: &Input, output: &Output) -> Option<Register> {
-    let allowed = |expected: Output| *output == Output::Unknown || *output == expected;
-    match (input, &state.0) {
-        (Input::Create { data }, None) => {
-            let ok = *output == Output::Unknown || matches!(output, Output::Ok(_));
-            ok.then(|| Register(Some((data.clone(), 0))))
+fn step(state: Register, input: CompactInput, output: CompactOutput) -> Option<Register> {
+    let allowed = |expected: CompactOutput| output == CompactOutput::Unknown || output == expected;
+    match (input, state) {
+        (CompactInput::Create { data }, None) => {
+            let ok = !matches!(output, CompactOutput::Err(_));
+            ok.then_some(Some((data, 0)))
         }
-        (Input::Create { .. }, Some(_)) => allowed(Output::Err(ErrorCode::NodeExists)).then(|| state.clone()),
-        (Input::Set { .. }, None) | (Input::Delete { .. }, None) => {
-            allowed(Output::Err(ErrorCode::NoNode)).then(|| state.clone())
+        (CompactInput::Create { .. }, Some(_)) => allowed(CompactOutput::Err(ErrorCode::NodeExists)).then_some(state),
+        (CompactInput::Set { .. }, None) | (CompactInput::Delete { .. }, None) => {
+            allowed(CompactOutput::Err(ErrorCode::NoNode)).then_some(state)
         }
-        (Input::Set { data, version }, Some((_, current))) => {
-            if *version == -1 || version == current {
-                allowed(Output::Ok(Value::Version(current + 1))).then(|| Register(Some((data.clone(), current + 1))))
+        (CompactInput::Set { data, version }, Some((_, current))) => {
+            if version == -1 || version == current {
+                allowed(CompactOutput::OkVersion(current + 1)).then_some(Some((data, current + 1)))
             } else {
-                allowed(Output::Err(ErrorCode::BadVersion)).then(|| state.clone())
+                allowed(CompactOutput::Err(ErrorCode::BadVersion)).then_some(state)
             }
         }
-        (Input::Delete { version }, Some((_, current))) => {
-            if *version == -1 || version == current {
-                allowed(Output::Ok(Value::None)).then_some(Register(None))
+        (CompactInput::Delete { version }, Some((_, current))) => {
+            if version == -1 || version == current {
+                allowed(CompactOutput::OkNone).then_some(None)
             } else {
-                allowed(Output::Err(ErrorCode::BadVersion)).then(|| state.clone())
+                allowed(CompactOutput::Err(ErrorCode::BadVersion)).then_some(state)
             }
         }
-        (Input::Read, None) => allowed(Output::Err(ErrorCode::NoNode)).then(|| state.clone()),
-        (Input::Read, Some((data, version))) => {
-            allowed(Output::Ok(Value::Data { data: data.clone(), version: *version })).then(|| state.clone())
+        (CompactInput::Read, None) => allowed(CompactOutput::Err(ErrorCode::NoNode)).then_some(state),
+        (CompactInput::Read, Some((data, version))) => {
+            allowed(CompactOutput::OkData { data, version }).then_some(state)
         }
     }
 }
@@ -293,9 +346,11 @@ fn search(ops: &[RegisterOp], steps_max: u64) -> Search {
     // 128-bit collision.
     let zobrist: Vec<(u64, u64)> =
         (0..ops.len() as u64).map(|index| (splitmix64(index * 2 + 1), splitmix64(index * 2 + 2))).collect();
+    let mut compact = Compact { ids: BTreeMap::new() };
+    let compact: Vec<(CompactInput, CompactOutput)> = ops.iter().map(|op| compact.op(op)).collect();
     let mut linearized = (0u64, 0u64);
-    let mut state = Register(None);
-    let mut cache: BTreeSet<(u64, u64, Register)> = BTreeSet::new();
+    let mut state: Register = None;
+    let mut cache = Memo::default();
     let mut stack: Vec<(usize, Register)> = Vec::new();
     let mut deepest = (0usize, 0usize);
     let mut position = next[0];
@@ -308,9 +363,10 @@ fn search(ops: &[RegisterOp], steps_max: u64) -> Search {
         assert_ne!(position, NIL, "the list ends with a return, which stops the scan");
         let (_, is_return, op) = entry(position);
         if !is_return {
-            if let Some(after) = step(&state, &ops[op].input, &ops[op].output) {
+            let (input, output) = compact[op];
+            if let Some(after) = step(state, input, output) {
                 let bits = (linearized.0 ^ zobrist[op].0, linearized.1 ^ zobrist[op].1);
-                if cache.insert((bits.0, bits.1, after.clone())) {
+                if cache.insert((bits.0, bits.1, after)) {
                     stack.push((position, std::mem::replace(&mut state, after)));
                     linearized = bits;
                     unlink(&mut next, &mut prev, position);
@@ -336,6 +392,49 @@ fn search(ops: &[RegisterOp], steps_max: u64) -> Search {
         }
     }
     Search::Linearizable
+}
+
+/// The memo of explored (linearized set, state) pairs: an open-addressing hash set (linear
+/// probing, at most half full) keyed by the Zobrist hashes, which are already well mixed. Only
+/// membership is asked, so nothing depends on an iteration order.
+#[derive(Default)]
+struct Memo {
+    slots: Vec<Option<(u64, u64, Register)>>,
+    len: usize,
+}
+
+impl Memo {
+    /// Adds the pair; false if it was already there.
+    fn insert(&mut self, key: (u64, u64, Register)) -> bool {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let (data, version) = key.2.map_or((u32::MAX, -1), |(data, version)| (data, version));
+        let register =
+            splitmix64((u64::from(data) << 32) | u64::from(version as u32) | u64::from(key.2.is_some()) << 63);
+        let mut index = (key.0 ^ register) as usize & mask;
+        loop {
+            match &self.slots[index] {
+                Some(slot) if *slot == key => return false,
+                Some(_) => index = (index + 1) & mask,
+                None => {
+                    self.slots[index] = Some(key);
+                    self.len += 1;
+                    return true;
+                }
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let capacity = (self.slots.len() * 2).max(1024);
+        let old = std::mem::replace(&mut self.slots, vec![None; capacity]);
+        self.len = 0;
+        for key in old.into_iter().flatten() {
+            self.insert(key);
+        }
+    }
 }
 
 /// SplitMix64: a fixed, well-mixed function of the index (Zobrist keys).

@@ -69,13 +69,14 @@ pub fn check_ledger(committed: &BTreeMap<i64, LogEntry>, history: &History) -> V
 /// session table.
 pub fn check_ephemeral_owners(server: u64, database: &zk_core::database::Database) -> Option<String> {
     let sessions = database.sessions();
-    let orphans: Vec<String> = database
-        .tree
-        .all_ephemerals()
-        .iter()
-        .filter(|(owner, paths)| !paths.is_empty() && !sessions.contains_key(owner))
-        .map(|(owner, paths)| format!("{paths:?} of session {owner:#x}"))
-        .collect();
+    let ephemerals = database.tree.all_ephemerals();
+    let orphaned = |(owner, paths): &(&i64, &BTreeSet<String>)| !paths.is_empty() && !sessions.contains_key(*owner);
+    // Checked after every txn a server applies: nothing is built unless something is wrong.
+    if !ephemerals.iter().any(|entry| orphaned(&entry)) {
+        return None;
+    }
+    let orphans: Vec<String> =
+        ephemerals.iter().filter(orphaned).map(|(owner, paths)| format!("{paths:?} of session {owner:#x}")).collect();
     (!orphans.is_empty()).then(|| {
         format!(
             "server {server} at {} holds ephemerals of sessions it no longer tracks: {}",

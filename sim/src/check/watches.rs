@@ -277,7 +277,7 @@ pub fn check(observations: &[Observation], committed: &BTreeMap<i64, LogEntry>, 
 impl Checker<'_> {
     fn observe(&mut self, observation: &Observation) {
         let client = observation.client;
-        let at = trace::time(observation.time_ms);
+        let at = trace::Time(observation.time_ms);
         let state = self.clients.entry(client).or_default();
         match &observation.kind {
             ObservationKind::Connected { connection, session_id, .. } => {

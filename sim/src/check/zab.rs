@@ -26,9 +26,10 @@ pub struct ZabChecker {
     committed_ms: BTreeMap<i64, u64>,
     /// The server that established each epoch.
     leaders: BTreeMap<u32, ServerId>,
-    /// Per server, the committed zxid up to which its history was compared, and the base
-    /// its history had then (a new base means a new history to compare).
-    compared: BTreeMap<ServerId, (i64, i64)>,
+    /// Per server, the committed zxid up to which its history was compared, and its
+    /// history's count of rewrites then (a truncation or a reset since means its history
+    /// must be compared again; trimming its oldest entries changes none it still holds).
+    compared: BTreeMap<ServerId, (i64, u64)>,
     /// The epoch whose leader was reported last, for the trace.
     last_reported_epoch: Option<u32>,
 }
@@ -71,15 +72,17 @@ impl ZabChecker {
     }
 
     /// Looks at one server after an event: `leading_epoch` is its epoch when it leads an
-    /// established epoch; `history` its in-memory log after `base_zxid`; `committed_zxid`
-    /// how far it holds that log committed.
-    pub fn observe<'a>(
+    /// established epoch; `history_after(zxid)` its in-memory log from the first entry after
+    /// `zxid` on, so only what is new since the last look is walked; `rewrites` how many
+    /// times that log was truncated or reset ([`zk_core::node::Node::history_rewrites`]);
+    /// `committed_zxid` how far it holds that log committed.
+    pub fn observe<'a, I: Iterator<Item = &'a LogEntry>>(
         &mut self,
         now_ms: u64,
         server: ServerId,
         leading_epoch: Option<u32>,
-        base_zxid: i64,
-        history: impl Iterator<Item = &'a LogEntry>,
+        rewrites: u64,
+        history_after: impl FnOnce(i64) -> I,
         committed_zxid: i64,
     ) -> Result<(), String> {
         if let Some(epoch) = leading_epoch {
@@ -88,8 +91,8 @@ impl ZabChecker {
                 return Err(format!("servers {leader} and {server} both established epoch {epoch} as leader"));
             }
         }
-        let (compared_zxid, compared_base) = self.compared.get(&server).copied().unwrap_or((i64::MIN, base_zxid));
-        let from = if compared_base == base_zxid { compared_zxid } else { i64::MIN };
+        let (compared_zxid, compared_rewrites) = self.compared.get(&server).copied().unwrap_or((i64::MIN, rewrites));
+        let from = if compared_rewrites == rewrites { compared_zxid } else { i64::MIN };
         if committed_zxid <= from {
             return Ok(());
         }
@@ -98,8 +101,8 @@ impl ZabChecker {
         let mut known = self.committed.range((Bound::Excluded(from), Bound::Included(committed_zxid))).peekable();
         let mut new: Vec<&LogEntry> = Vec::new();
         let mut problem = None;
-        for entry in history.skip_while(|entry| entry.zxid() <= from).take_while(|entry| entry.zxid() <= committed_zxid)
-        {
+        let history = history_after(from).skip_while(|entry| entry.zxid() <= from);
+        for entry in history.take_while(|entry| entry.zxid() <= committed_zxid) {
             let zxid = entry.zxid();
             while known.next_if(|(&known_zxid, _)| known_zxid < zxid).is_some() {}
             match known.peek() {
@@ -127,7 +130,7 @@ impl ZabChecker {
         if let Some(problem) = problem {
             return Err(problem);
         }
-        self.compared.insert(server, (committed_zxid, base_zxid));
+        self.compared.insert(server, (committed_zxid, rewrites));
         Ok(())
     }
 
@@ -192,33 +195,35 @@ mod tests {
     fn agreeing_servers_pass() {
         let log = [entry(0, 1, 1), entry(1, 2, 2), entry(2, 3, 3)];
         let mut checker = ZabChecker::default();
-        checker.observe(0, 1, Some(1), 0, log.iter(), 2).unwrap();
-        checker.observe(0, 2, None, 0, log.iter(), 3).unwrap();
-        checker.observe(0, 1, Some(1), 0, log.iter(), 3).unwrap();
+        checker.observe(0, 1, Some(1), 0, |_| log.iter(), 2).unwrap();
+        checker.observe(0, 2, None, 0, |_| log.iter(), 3).unwrap();
+        checker.observe(0, 1, Some(1), 0, |_| log.iter(), 3).unwrap();
         checker.check_nothing_lost(3, 0, log.iter(), 3).unwrap();
     }
 
     #[test]
     fn planted_bug_two_servers_commit_different_txns_at_one_zxid() {
         let mut checker = ZabChecker::default();
-        checker.observe(0, 1, None, 0, [entry(0, 1, 1), entry(1, 2, 2)].iter(), 2).unwrap();
-        let error = checker.observe(0, 2, None, 0, [entry(0, 1, 1), entry(1, 2, 9)].iter(), 2).unwrap_err();
+        let (one, two) = ([entry(0, 1, 1), entry(1, 2, 2)], [entry(0, 1, 1), entry(1, 2, 9)]);
+        checker.observe(0, 1, None, 0, |_| one.iter(), 2).unwrap();
+        let error = checker.observe(0, 2, None, 0, |_| two.iter(), 2).unwrap_err();
         assert!(error.contains("committed txn 0:2"), "{error}");
     }
 
     #[test]
     fn an_uncommitted_divergent_tail_is_allowed() {
         let mut checker = ZabChecker::default();
-        checker.observe(0, 1, None, 0, [entry(0, 1, 1), entry(1, 2, 2)].iter(), 1).unwrap();
-        checker.observe(0, 2, None, 0, [entry(0, 1, 1), entry(1, 2, 9)].iter(), 1).unwrap();
+        let (one, two) = ([entry(0, 1, 1), entry(1, 2, 2)], [entry(0, 1, 1), entry(1, 2, 9)]);
+        checker.observe(0, 1, None, 0, |_| one.iter(), 1).unwrap();
+        checker.observe(0, 2, None, 0, |_| two.iter(), 1).unwrap();
     }
 
     #[test]
     fn planted_bug_two_leaders_in_one_epoch() {
         let mut checker = ZabChecker::default();
-        checker.observe(0, 1, Some(4), 0, [].iter(), 0).unwrap();
-        checker.observe(0, 2, Some(5), 0, [].iter(), 0).unwrap();
-        let error = checker.observe(0, 3, Some(4), 0, [].iter(), 0).unwrap_err();
+        checker.observe(0, 1, Some(4), 0, |_| [].iter(), 0).unwrap();
+        checker.observe(0, 2, Some(5), 0, |_| [].iter(), 0).unwrap();
+        let error = checker.observe(0, 3, Some(4), 0, |_| [].iter(), 0).unwrap_err();
         assert!(error.contains("both established epoch 4"), "{error}");
     }
 
@@ -226,7 +231,7 @@ mod tests {
     fn planted_bug_a_committed_txn_lost_after_a_restart() {
         let mut checker = ZabChecker::default();
         let log = [entry(0, 1, 1), entry(1, 2, 2)];
-        checker.observe(0, 1, None, 0, log.iter(), 2).unwrap();
+        checker.observe(0, 1, None, 0, |_| log.iter(), 2).unwrap();
         // Server 2 came back with only the first txn and nothing else: the second is lost.
         let error = checker.check_nothing_lost(2, 0, log[..1].iter(), 1).unwrap_err();
         assert!(error.contains("lost committed txn 0:2"), "{error}");

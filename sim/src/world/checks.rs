@@ -27,8 +27,8 @@ impl World {
             self.now_ms,
             id,
             (node.role() == RoleName::Leading).then(|| node.current_epoch()),
-            node.history_base_zxid(),
-            node.history(),
+            node.history_rewrites(),
+            |zxid| node.history_after(zxid),
             node.committed_zxid(),
         );
         if node.role() == RoleName::Leading && self.trace.is_some() {

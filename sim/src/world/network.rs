@@ -29,6 +29,51 @@ pub(super) struct PeerLink {
     pub(super) broken_by_timeout: bool,
 }
 
+/// Every link, by (lower id, higher id), in a table indexed by the two ids (servers are
+/// numbered 1..=n): looked up several times per message, where a map search showed up.
+#[derive(Clone, Debug)]
+pub(super) struct Links {
+    servers: usize,
+    /// `servers × servers` slots; only those of pairs `a < b` are used.
+    slots: Vec<PeerLink>,
+}
+
+impl Links {
+    /// The links between every pair of servers `1..=servers`, all down.
+    pub(super) fn new(servers: usize) -> Links {
+        Links { servers, slots: vec![PeerLink::default(); servers * servers] }
+    }
+
+    fn index(&self, (a, b): (ServerId, ServerId)) -> usize {
+        assert!(1 <= a && a < b && b as usize <= self.servers, "known link");
+        (a as usize - 1) * self.servers + (b as usize - 1)
+    }
+
+    pub(super) fn get_mut(&mut self, key: &(ServerId, ServerId)) -> Option<&mut PeerLink> {
+        let index = self.index(*key);
+        self.slots.get_mut(index)
+    }
+
+    /// Every pair, ascending (as a map keyed by the pair would list them).
+    pub(super) fn keys(&self) -> impl Iterator<Item = (ServerId, ServerId)> + '_ {
+        let n = self.servers as ServerId;
+        (1..=n).flat_map(move |a| (a + 1..=n).map(move |b| (a, b)))
+    }
+
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut PeerLink> {
+        let n = self.servers;
+        self.slots.iter_mut().enumerate().filter(move |(index, _)| index / n < index % n).map(|(_, link)| link)
+    }
+}
+
+impl std::ops::Index<&(ServerId, ServerId)> for Links {
+    type Output = PeerLink;
+
+    fn index(&self, key: &(ServerId, ServerId)) -> &PeerLink {
+        &self.slots[Links::index(self, *key)]
+    }
+}
+
 pub(super) fn pair(a: ServerId, b: ServerId) -> (ServerId, ServerId) {
     (a.min(b), a.max(b))
 }
@@ -42,7 +87,7 @@ impl World {
     /// Brings every link to the state that crashes and partitions call for; both ends of a
     /// link that changed are told.
     pub fn refresh_links(&mut self) {
-        let pairs: Vec<(ServerId, ServerId)> = self.links.keys().copied().collect();
+        let pairs: Vec<(ServerId, ServerId)> = self.links.keys().collect();
         for (a, b) in pairs {
             let should = self.link_should_be_up(a, b);
             let link = self.links.get_mut(&(a, b)).expect("known link");

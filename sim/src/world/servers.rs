@@ -54,6 +54,64 @@ pub enum ServerInput {
     Timer,
 }
 
+/// The servers, by id (numbered 1..=n), in a table rather than a map: the world looks a
+/// server up several times per event. Iteration is in id order, as a map's would be.
+pub struct Servers {
+    slots: Vec<Server>,
+}
+
+impl Servers {
+    /// `servers` in id order, numbered 1..=n.
+    pub(super) fn new(servers: Vec<Server>) -> Servers {
+        assert!(servers.iter().map(|server| server.id).eq(1..=servers.len() as ServerId), "servers are numbered 1..=n");
+        Servers { slots: servers }
+    }
+
+    fn slot(id: ServerId) -> usize {
+        (id as usize).wrapping_sub(1)
+    }
+
+    pub fn get(&self, id: &ServerId) -> Option<&Server> {
+        self.slots.get(Servers::slot(*id))
+    }
+
+    pub fn get_mut(&mut self, id: &ServerId) -> Option<&mut Server> {
+        self.slots.get_mut(Servers::slot(*id))
+    }
+
+    pub fn contains_key(&self, id: &ServerId) -> bool {
+        self.get(id).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &ServerId> {
+        self.slots.iter().map(|server| &server.id)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Server> {
+        self.slots.iter()
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Server> {
+        self.slots.iter_mut()
+    }
+}
+
+impl std::ops::Index<&ServerId> for Servers {
+    type Output = Server;
+
+    fn index(&self, id: &ServerId) -> &Server {
+        self.get(id).expect("known server")
+    }
+}
+
 /// One server: its process (when running), its disk, and what the faults did to it.
 pub struct Server {
     pub id: ServerId,

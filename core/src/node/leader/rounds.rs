@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Broadcast, Leader, Link, Phase, Shared};
+use super::{quorum_value, Broadcast, Leader, Link, Phase, Shared};
 use crate::node::{NodeConfig, Now};
 use crate::zab::message::PeerMessage;
 use crate::zab::ServerId;
@@ -80,20 +80,9 @@ impl Broadcast {
     /// The highest round a quorum of voters confirmed: this leader confirms every round it
     /// started, each voting follower the last round it echoed.
     fn quorum_round(&self, links: &BTreeMap<ServerId, Link>, config: &NodeConfig) -> u64 {
-        let mut echoed: Vec<u64> = links
-            .iter()
-            .filter(|(id, link)| link.votes() && config.voters.contains(id))
-            .map(|(_, link)| link.round_acked)
-            .collect();
-        if config.is_voter() {
-            echoed.push(self.rounds.started);
-        }
-        let quorum = config.quorum_size();
-        if echoed.len() < quorum {
-            return self.rounds.confirmed;
-        }
-        echoed.sort_unstable_by(|a, b| b.cmp(a));
-        echoed[quorum - 1].min(self.rounds.started)
+        let started = self.rounds.started;
+        quorum_value(links, config, |link| link.round_acked, started)
+            .map_or(self.rounds.confirmed, |round| round.min(started))
     }
 
     /// Whether a session is alive (not expired or closing); a live one is touched.

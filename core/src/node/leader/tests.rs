@@ -148,3 +148,15 @@ fn a_forwarded_request_from_a_learner_that_is_not_synced_is_refused_with_connect
     assert_eq!(sent(&mut shared), vec![PeerTransmit { to: 2, message: refusal }]);
     assert_eq!(shared.persistence.seal(shared.history.last_zxid()), None, "nothing was proposed");
 }
+
+#[test]
+fn kth_highest_is_what_a_quorum_holds_at_least() {
+    use super::kth_highest;
+    // Five voters acked these; a quorum of three holds 7 at least.
+    assert_eq!(kth_highest(&mut [3, 9, 7, 1, 8], 3), Some(7));
+    assert_eq!(kth_highest(&mut [5, 5, 2], 2), Some(5));
+    assert_eq!(kth_highest(&mut [4], 1), Some(4));
+    // Fewer values than a quorum: nothing is held by a quorum.
+    assert_eq!(kth_highest(&mut [9, 8], 3), None);
+    assert_eq!(kth_highest::<u64>(&mut [], 1), None);
+}
