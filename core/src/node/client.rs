@@ -637,7 +637,7 @@ impl Node {
     /// connection closed, unless `allowSaslFailedClients` lets it stay without an identity.
     fn client_sasl(&mut self, connection: ConnectionId, xid: i32, token: &[u8]) {
         let clients = &mut self.shared.clients;
-        let Some(config) = clients.auth.sasl.clone() else {
+        let Some(config) = &clients.auth.sasl else {
             self.shared.output(connection, sasl_reply_frame(xid, ErrorCode::Ok, None));
             return;
         };
@@ -647,7 +647,7 @@ impl Node {
         let (err, token) = match entry.sasl.step(&config.users, token, nonce) {
             Step::Challenge(challenge) => (ErrorCode::Ok, Some(challenge)),
             Step::Success { token, user } => {
-                let id = crate::sasl::authorization_id(&config, &user);
+                let id = crate::sasl::authorization_id(config, &user);
                 let mut ids = vec![Id { scheme: acl::SCHEME_SASL.to_owned(), id: id.clone() }];
                 if config.super_users.contains(&id) {
                     ids.push(Id { scheme: acl::SCHEME_SUPER.to_owned(), id: String::new() });

@@ -328,8 +328,7 @@ fn check_auth_provider(class: &str) -> ValueResult<()> {
     if AUTH_PROVIDERS_BUILT_IN.contains(&class) {
         return Ok(());
     }
-    let problem = "zkd cannot load an authentication provider class";
-    Err(format!("{class:?} is not supported by zkd: {problem}"))
+    Err(format!("{class:?} is not supported by zkd: zkd cannot load an authentication provider class"))
 }
 
 fn parse_whitelist(value: &str) -> BTreeSet<String> {
@@ -683,11 +682,7 @@ impl Config {
 
     /// Where the client port listens: `clientPortAddress` (every address when unset).
     pub fn client_address(&self) -> Result<SocketAddr, ConfigError> {
-        let ip = match &self.client_port_address {
-            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            Some(address) => resolve_host(address)?,
-        };
-        Ok(SocketAddr::new(ip, self.client_port.unwrap_or(CLIENT_PORT_DEFAULT)))
+        listen_address(self.client_port_address.as_deref(), self.client_port.unwrap_or(CLIENT_PORT_DEFAULT))
     }
 
     /// Whether any client port speaks TLS.
@@ -698,11 +693,7 @@ impl Config {
     /// Where the TLS-only client port listens (`secureClientPort`), if there is one.
     pub fn secure_client_address(&self) -> Result<Option<SocketAddr>, ConfigError> {
         let Some(port) = self.secure_client_port else { return Ok(None) };
-        let ip = match &self.secure_client_port_address {
-            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            Some(address) => resolve_host(address)?,
-        };
-        Ok(Some(SocketAddr::new(ip, port)))
+        listen_address(self.secure_client_port_address.as_deref(), port).map(Some)
     }
 
     /// The quorum address of a server.
@@ -759,6 +750,15 @@ impl Config {
         node.snapshot_txn_count = self.snap_count;
         node
     }
+}
+
+/// A listening address: the configured host (every address when none) and the port.
+fn listen_address(host: Option<&str>, port: u16) -> Result<SocketAddr, ConfigError> {
+    let ip = match host {
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Some(host) => resolve_host(host)?,
+    };
+    Ok(SocketAddr::new(ip, port))
 }
 
 /// An IP address, or a host name resolved to its first address.

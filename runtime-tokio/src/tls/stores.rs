@@ -45,10 +45,7 @@ struct Contents {
 
 /// The key store's one private key and its chain.
 pub fn load_identity(store: &StoreConfig) -> Result<ServerIdentity, StoreError> {
-    let path = store
-        .location
-        .as_deref()
-        .ok_or_else(|| StoreError { path: PathBuf::from("ssl.keyStore.location"), problem: String::from("not set") })?;
+    let path = location(store, "ssl.keyStore.location")?;
     let error = |problem: String| StoreError { path: path.to_owned(), problem };
     let contents = read(store, path)?;
     let mut keys = contents.keys.into_iter();
@@ -66,15 +63,17 @@ pub fn load_identity(store: &StoreConfig) -> Result<ServerIdentity, StoreError> 
 /// Every trusted certificate of the trust store (for a JKS or PKCS12 store, its trusted
 /// certificate entries; for PEM, each certificate in the file).
 pub fn load_trusted(store: &StoreConfig) -> Result<Vec<CertificateDer<'static>>, StoreError> {
-    let path = store.location.as_deref().ok_or_else(|| StoreError {
-        path: PathBuf::from("ssl.trustStore.location"),
-        problem: String::from("not set"),
-    })?;
+    let path = location(store, "ssl.trustStore.location")?;
     let contents = read(store, path)?;
     if contents.trusted.is_empty() {
         return Err(StoreError { path: path.to_owned(), problem: String::from("holds no trusted certificate") });
     }
     Ok(contents.trusted.into_iter().map(CertificateDer::from).collect())
+}
+
+/// The store's file, or an error naming the key that should give it.
+fn location<'a>(store: &'a StoreConfig, key: &str) -> Result<&'a Path, StoreError> {
+    store.location.as_deref().ok_or_else(|| StoreError { path: PathBuf::from(key), problem: String::from("not set") })
 }
 
 /// The store's password: the `passwordPath` file's text without one trailing line break,
